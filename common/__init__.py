@@ -1,0 +1,1 @@
+"""Code shared by the services: configuration loading and template rendering."""
