@@ -40,7 +40,7 @@ def postgres_url(servers_dir):
         url = server.ensure_database(TEST_DATABASE)
     from web import migrations
 
-    migrations.migrate_sync(url)
+    migrations.migrate(url)
     yield url
     if server is not None:
         server.stop()

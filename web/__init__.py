@@ -1,0 +1,1 @@
+"""The user-facing service: pages and JSON API over contacts, segments, templates and campaigns."""

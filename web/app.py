@@ -1,0 +1,93 @@
+"""The web application: routes, shared services, start and stop."""
+
+import logging
+from pathlib import Path
+
+import tornado.web
+
+from web import migrations
+from web.db import Database
+from web.dispatcher import Dispatcher
+from web.email_client_api import EmailClientAPI, SettingsStatus
+from web.handlers import api_campaigns, api_contacts, api_segments, api_settings, api_templates, pages
+from web.handlers.base import ApiHandler, ApiNotFoundHandler
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent
+ID = r"([0-9]+)"
+
+
+class HealthHandler(ApiHandler):
+    async def get(self):
+        await self.db.fetch_value("SELECT 1")
+        self.write_json({"status": "ok"})
+
+
+def api_routes() -> list:
+    prefix = "/api/v1"
+    return [
+        (rf"{prefix}/contacts", api_contacts.ContactsHandler),
+        (rf"{prefix}/contacts/import", api_contacts.ContactImportHandler),
+        (rf"{prefix}/contacts/export", api_contacts.ContactExportHandler),
+        (rf"{prefix}/contacts/{ID}", api_contacts.ContactHandler),
+        (rf"{prefix}/segments", api_segments.SegmentsHandler),
+        (rf"{prefix}/segments/{ID}", api_segments.SegmentHandler),
+        (rf"{prefix}/segments/{ID}/contacts", api_segments.SegmentContactsHandler),
+        (rf"{prefix}/templates", api_templates.TemplatesHandler),
+        (rf"{prefix}/templates/{ID}", api_templates.TemplateHandler),
+        (rf"{prefix}/templates/{ID}/preview", api_templates.TemplatePreviewHandler),
+        (rf"{prefix}/campaigns", api_campaigns.CampaignsHandler),
+        (rf"{prefix}/campaigns/{ID}", api_campaigns.CampaignHandler),
+        (rf"{prefix}/campaigns/{ID}/send", api_campaigns.CampaignSendHandler),
+        (rf"{prefix}/campaigns/{ID}/jobs", api_campaigns.CampaignJobsHandler),
+        (rf"{prefix}/settings", api_settings.SettingsHandler),
+        (rf"{prefix}/internal/job-results", api_settings.JobResultsHandler),
+        (rf"{prefix}/.*", ApiNotFoundHandler),
+        (r"/healthz", HealthHandler),
+    ]
+
+
+def make_app(config, db: Database, email_client: EmailClientAPI, dispatcher: Dispatcher) -> tornado.web.Application:
+    return tornado.web.Application(
+        api_routes() + pages.routes(),
+        config=config,
+        db=db,
+        email_client=email_client,
+        dispatcher=dispatcher,
+        settings_status=SettingsStatus(email_client),
+        template_path=str(WEB_DIR / "templates"),
+        static_path=str(WEB_DIR / "static"),
+        default_handler_class=pages.NotFoundPage,
+    )
+
+
+class WebService:
+    """The web process's parts, started and stopped together."""
+
+    def __init__(self, config):
+        self.config = config
+        self.db: Database | None = None
+        self.email_client: EmailClientAPI | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.server = None
+
+    async def start(self, port: int | None = None) -> None:
+        migrations.migrate(self.config.database_url)
+        self.db = await Database.connect(self.config.database_url)
+        self.email_client = EmailClientAPI(self.config.email_client_url)
+        self.dispatcher = Dispatcher(self.db, self.email_client, self.config.dispatch_chunk_size)
+        app = make_app(self.config, self.db, self.email_client, self.dispatcher)
+        self.server = app.listen(port if port is not None else self.config.port, address=self.config.host,
+                                 xheaders=False)
+        self.dispatcher.start()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        if self.email_client is not None:
+            await self.email_client.close()
+        if self.db is not None:
+            await self.db.close()

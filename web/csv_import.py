@@ -1,0 +1,198 @@
+"""CSV import of contacts: real-world files in, a report of what happened out.
+
+The file is read from disk (the handler spools the upload there), parsed as
+it goes and written in batches, so memory stays bounded whatever its size.
+The whole import runs in one transaction: it lands completely or not at all,
+while each invalid row is skipped and reported with its line number.
+"""
+
+import csv
+import io
+import logging
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from web.errors import InvalidInput
+from web.repositories import contacts as contacts_repository
+from web.repositories import segments as segments_repository
+from web.validation import MAX_NAME_LENGTH, email_address
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 2000
+MAX_REPORTED_ERRORS = 1000
+MAX_FIELD_LENGTH = 10_000
+DELIMITERS = (",", ";", "\t")
+COLUMN_ALIASES = {
+    "email": "email", "e-mail": "email", "email address": "email", "email_address": "email",
+    "name": "name", "full name": "name", "full_name": "name",
+    "first_name": "first_name", "first name": "first_name", "firstname": "first_name",
+    "last_name": "last_name", "last name": "last_name", "lastname": "last_name", "surname": "last_name",
+}
+csv.field_size_limit(MAX_FIELD_LENGTH)
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: list[dict] = field(default_factory=list)
+    errors_truncated: bool = False
+
+    def skip(self, line: int, reason: str) -> None:
+        self.skipped += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append({"line": line, "reason": reason})
+        else:
+            self.errors_truncated = True
+
+    def as_dict(self) -> dict:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "errors": self.errors,
+            "errors_truncated": self.errors_truncated,
+        }
+
+
+def _detect_delimiter(header_line: str) -> str:
+    counts = {delimiter: header_line.count(delimiter) for delimiter in DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _columns(header: list[str]) -> list[str]:
+    """Map header cells to contact fields or attribute names; raise InvalidInput when unusable."""
+    columns = []
+    for position, cell in enumerate(header, start=1):
+        name = cell.strip()
+        if not name:
+            columns.append("")  # an unnamed column is ignored
+            continue
+        columns.append(COLUMN_ALIASES.get(name.lower(), name))
+    named = [column for column in columns if column]
+    duplicates = sorted({column for column in named if named.count(column) > 1})
+    if duplicates:
+        raise InvalidInput(f"the header names {', '.join(duplicates)} more than once; rename the repeated columns")
+    if "email" not in columns:
+        raise InvalidInput(
+            "the header row has no email column; the first line must name the columns, one of them 'email'"
+        )
+    return columns
+
+
+def _text_stream(upload: BinaryIO) -> io.TextIOBase:
+    # utf-8-sig drops a byte-order mark when there is one.
+    return io.TextIOWrapper(upload, encoding="utf-8-sig", errors="strict", newline="")
+
+
+class _RowReader:
+    """Yields (line number, contact or error message) for each non-blank record."""
+
+    def __init__(self, upload: BinaryIO):
+        self._text = _text_stream(upload)
+        header_line = self._text.readline()
+        if not header_line.strip():
+            raise InvalidInput("the file is empty; send a CSV file whose first line names the columns")
+        delimiter = _detect_delimiter(header_line)
+        header = next(csv.reader([header_line], delimiter=delimiter))
+        self.columns = _columns(header)
+        self._reader = csv.reader(self._text, delimiter=delimiter)
+
+    def __iter__(self):
+        previous_end = 1
+        while True:
+            try:
+                record = next(self._reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                line = previous_end + 1
+                yield line, f"malformed CSV: {error}"
+                previous_end = self._reader.line_num + 1
+                continue
+            line = previous_end + 1
+            previous_end = self._reader.line_num + 1
+            if not record or all(not cell.strip() for cell in record):
+                continue
+            yield line, self._contact(record)
+
+    def _contact(self, record: list[str]) -> dict | str:
+        if len(record) > len(self.columns) and any(cell.strip() for cell in record[len(self.columns):]):
+            return f"the row has {len(record)} fields but the header names {len(self.columns)}"
+        values = dict.fromkeys(("email", "name", "first_name", "last_name"), "")
+        attributes = {}
+        for column, cell in zip(self.columns, record):
+            if not column:
+                continue
+            cell = cell.strip()
+            if column in values:
+                values[column] = cell
+            elif cell:
+                attributes[column] = cell
+        if not values["email"]:
+            return "the email field is empty"
+        try:
+            values["email"] = email_address(values["email"])
+        except InvalidInput as error:
+            return error.message
+        for name_field in ("name", "first_name", "last_name"):
+            if len(values[name_field]) > MAX_NAME_LENGTH:
+                return f"{name_field} is longer than {MAX_NAME_LENGTH} characters"
+        if not values["name"]:
+            values["name"] = " ".join(part for part in (values["first_name"], values["last_name"]) if part)
+        values["attributes"] = attributes
+        return values
+
+
+async def import_contacts(db, upload: BinaryIO, segment_id: int | None = None) -> ImportReport:
+    """Import contacts from a CSV file; add them to `segment_id` when given.
+
+    Raises InvalidInput (and imports nothing) when the file is not UTF-8,
+    has no usable header, or names an unknown segment.
+    """
+    report = ImportReport()
+    async with db.transaction() as transaction:
+        if segment_id is not None:
+            await segments_repository.get(transaction, segment_id)
+        try:
+            rows = _RowReader(upload)
+            first_line_of = {}
+            batch = []
+            for line, contact in rows:
+                if isinstance(contact, str):
+                    report.skip(line, contact)
+                    continue
+                key = contact["email"].lower()
+                if key in first_line_of:
+                    report.skip(line, f"duplicate of line {first_line_of[key]} (addresses are compared ignoring case)")
+                    continue
+                first_line_of[key] = line
+                batch.append(contact)
+                if len(batch) >= BATCH_SIZE:
+                    await _write(transaction, batch, report, segment_id)
+                    batch = []
+            await _write(transaction, batch, report, segment_id)
+        except UnicodeDecodeError as error:
+            raise InvalidInput(
+                f"the file is not valid UTF-8 (byte {error.start} of a read block); save it as UTF-8 and retry"
+            ) from None
+    log.info("imported contacts: %d created, %d updated, %d skipped, segment %s",
+             report.created, report.updated, report.skipped, segment_id)
+    return report
+
+
+async def _write(transaction, batch: list[dict], report: ImportReport, segment_id: int | None) -> None:
+    if not batch:
+        return
+    results = await contacts_repository.upsert_batch(transaction, batch)
+    for result in results:
+        if result["created"]:
+            report.created += 1
+        else:
+            report.updated += 1
+    ids = [result["id"] for result in results]
+    if segment_id is not None:
+        await segments_repository.add_contacts(transaction, segment_id, ids)

@@ -1,0 +1,136 @@
+"""Contacts: SQL for listing, editing, importing and exporting."""
+
+from typing import AsyncIterator
+
+import psycopg2.errors
+
+from web.db import Json
+from web.errors import Conflict, NotFound
+from web.repositories import page_of
+
+COLUMNS = "id, email, name, first_name, last_name, attributes, created_at, updated_at"
+
+
+def _like_pattern(search: str) -> str:
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def list_page(db, *, search: str = "", limit: int, after: int = 0, segment_id: int | None = None) -> dict:
+    """Return contacts with id above `after`, matching `search` in address or names."""
+    conditions = ["c.id > %(after)s"]
+    params = {"after": after, "limit": limit + 1}
+    joins = ""
+    if search:
+        conditions.append(
+            "(c.email ILIKE %(pattern)s OR c.name ILIKE %(pattern)s"
+            " OR c.first_name ILIKE %(pattern)s OR c.last_name ILIKE %(pattern)s)"
+        )
+        params["pattern"] = _like_pattern(search)
+    if segment_id is not None:
+        joins = "JOIN segment_contacts s ON s.contact_id = c.id AND s.segment_id = %(segment_id)s"
+        params["segment_id"] = segment_id
+    rows = await db.fetch_all(
+        f"SELECT {', '.join('c.' + column for column in COLUMNS.split(', '))} FROM contacts c {joins}"
+        f" WHERE {' AND '.join(conditions)} ORDER BY c.id LIMIT %(limit)s",
+        params,
+    )
+    return page_of(rows, limit)
+
+
+async def count(db) -> int:
+    return await db.fetch_value("SELECT count(*) FROM contacts")
+
+
+async def get(db, contact_id: int) -> dict:
+    row = await db.fetch_one(f"SELECT {COLUMNS} FROM contacts WHERE id = %s", (contact_id,))
+    if row is None:
+        raise NotFound(f"contact {contact_id} not found")
+    return row
+
+
+async def create(db, contact: dict) -> dict:
+    """Insert a contact; raise Conflict when its address exists in any case."""
+    try:
+        return await db.fetch_one(
+            f"INSERT INTO contacts (email, name, first_name, last_name, attributes)"
+            f" VALUES (%(email)s, %(name)s, %(first_name)s, %(last_name)s, %(attributes)s) RETURNING {COLUMNS}",
+            {**contact, "attributes": Json(contact["attributes"])},
+        )
+    except psycopg2.errors.UniqueViolation:
+        raise Conflict(f"a contact with the address {contact['email']} exists already", field="email") from None
+
+
+async def update(db, contact_id: int, contact: dict) -> dict:
+    """Replace a contact's fields; raise NotFound or Conflict."""
+    try:
+        row = await db.fetch_one(
+            f"UPDATE contacts SET email = %(email)s, name = %(name)s, first_name = %(first_name)s,"
+            f" last_name = %(last_name)s, attributes = %(attributes)s, updated_at = now()"
+            f" WHERE id = %(id)s RETURNING {COLUMNS}",
+            {**contact, "id": contact_id, "attributes": Json(contact["attributes"])},
+        )
+    except psycopg2.errors.UniqueViolation:
+        raise Conflict(f"another contact has the address {contact['email']}", field="email") from None
+    if row is None:
+        raise NotFound(f"contact {contact_id} not found")
+    return row
+
+
+async def delete(db, contact_id: int) -> None:
+    if await db.execute("DELETE FROM contacts WHERE id = %s", (contact_id,)) == 0:
+        raise NotFound(f"contact {contact_id} not found")
+
+
+async def upsert_batch(db, rows: list[dict]) -> list[dict]:
+    """Insert or update contacts by address in one statement.
+
+    The rows must have distinct addresses without regard to case. Attributes
+    of an existing contact are merged with the new ones. Returns
+    `{"id", "created"}` for each row.
+    """
+    if not rows:
+        return []
+    return await db.fetch_all(
+        """
+        INSERT INTO contacts (email, name, first_name, last_name, attributes)
+        SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[])
+        ON CONFLICT (lower(email)) DO UPDATE SET
+            name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE contacts.name END,
+            first_name = CASE WHEN EXCLUDED.first_name <> '' THEN EXCLUDED.first_name ELSE contacts.first_name END,
+            last_name = CASE WHEN EXCLUDED.last_name <> '' THEN EXCLUDED.last_name ELSE contacts.last_name END,
+            attributes = contacts.attributes || EXCLUDED.attributes,
+            updated_at = now()
+        RETURNING id, (xmax = 0) AS created
+        """,
+        (
+            [row["email"] for row in rows],
+            [row["name"] for row in rows],
+            [row["first_name"] for row in rows],
+            [row["last_name"] for row in rows],
+            [Json(row["attributes"]) for row in rows],
+        ),
+    )
+
+
+async def existing_ids(db, contact_ids: list[int]) -> set[int]:
+    rows = await db.fetch_all("SELECT id FROM contacts WHERE id = ANY(%s)", (contact_ids,))
+    return {row["id"] for row in rows}
+
+
+async def iterate_all(db, batch_size: int = 5000) -> AsyncIterator[list[dict]]:
+    """Yield every contact in id order, a batch at a time, for exports."""
+    after = 0
+    while True:
+        rows = await db.fetch_all(
+            f"SELECT {COLUMNS} FROM contacts WHERE id > %s ORDER BY id LIMIT %s", (after, batch_size)
+        )
+        if not rows:
+            return
+        yield rows
+        after = rows[-1]["id"]
+
+
+async def attribute_names(db) -> list[str]:
+    rows = await db.fetch_all("SELECT DISTINCT jsonb_object_keys(attributes) AS name FROM contacts ORDER BY 1")
+    return [row["name"] for row in rows]

@@ -1,0 +1,105 @@
+"""SQL behind the hand-over of jobs to email_client and the results that come back."""
+
+# Session-level advisory locks are keyed by (namespace, campaign id), so that
+# only one web process dispatches a given campaign at a time.
+DISPATCH_LOCK_NAMESPACE = 0x706D  # "pm"
+
+
+async def campaigns_to_dispatch(db) -> list[int]:
+    """Return ids of sending campaigns with jobs that email_client has not acknowledged."""
+    rows = await db.fetch_all(
+        "SELECT c.id FROM campaigns c WHERE c.status = 'sending'"
+        " AND EXISTS (SELECT 1 FROM jobs j WHERE j.campaign_id = c.id AND j.id > c.dispatch_cursor)"
+        " ORDER BY c.id"
+    )
+    return [row["id"] for row in rows]
+
+
+async def try_lock(connection, campaign_id: int) -> bool:
+    return await connection.fetch_value(
+        "SELECT pg_try_advisory_lock(%s, %s)", (DISPATCH_LOCK_NAMESPACE, campaign_id)
+    )
+
+
+async def unlock(connection, campaign_id: int) -> None:
+    await connection.execute("SELECT pg_advisory_unlock(%s, %s)", (DISPATCH_LOCK_NAMESPACE, campaign_id))
+
+
+async def campaign_for_dispatch(db, campaign_id: int) -> dict | None:
+    return await db.fetch_one(
+        "SELECT id, subject, html, text, dispatch_cursor FROM campaigns WHERE id = %s AND status = 'sending'",
+        (campaign_id,),
+    )
+
+
+async def next_chunk(db, campaign_id: int, after: int, limit: int) -> list[dict]:
+    """Return up to `limit` jobs after job id `after`, each with its contact (None if deleted)."""
+    return await db.fetch_all(
+        "SELECT j.id, j.status, c.id AS contact_id, c.email, c.name, c.first_name, c.last_name, c.attributes"
+        " FROM jobs j LEFT JOIN contacts c ON c.id = j.contact_id"
+        " WHERE j.campaign_id = %s AND j.id > %s ORDER BY j.id LIMIT %s",
+        (campaign_id, after, limit),
+    )
+
+
+async def advance_cursor(db, campaign_id: int, cursor: int) -> None:
+    await db.execute(
+        "UPDATE campaigns SET dispatch_cursor = %s WHERE id = %s AND dispatch_cursor < %s",
+        (cursor, campaign_id, cursor),
+    )
+
+
+async def record_results(db, results: list[dict]) -> tuple[int, list[int]]:
+    """Write a batch of job outcomes with one statement.
+
+    Returns how many jobs changed and the ids of their campaigns.
+
+    `results` must hold at most one entry per job. A job that is already
+    `sent` or `failed` keeps its outcome.
+    """
+    if not results:
+        return 0, []
+    rows = await db.fetch_all(
+        """
+        UPDATE jobs j SET status = r.status, attempts = GREATEST(j.attempts, r.attempt),
+                          message_id = COALESCE(r.message_id, j.message_id), error = r.error, updated_at = now()
+        FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::text[], %s::text[])
+             AS r(job_id, status, attempt, message_id, error)
+        WHERE j.id = r.job_id AND j.status IN ('pending', 'retrying')
+        RETURNING j.campaign_id
+        """,
+        (
+            [result["job_id"] for result in results],
+            [result["status"] for result in results],
+            [result["attempt"] for result in results],
+            [result.get("message_id") for result in results],
+            [result.get("error") for result in results],
+        ),
+    )
+    return len(rows), sorted({row["campaign_id"] for row in rows})
+
+
+async def finish_done_campaigns(db, campaign_ids: list[int] | None = None) -> list[int]:
+    """Mark `finished` each sending campaign with no pending or retrying job; return their ids.
+
+    Run it after the results are committed, never in their transaction: two
+    processes that each write half of the last results would otherwise each
+    see the other half still pending.
+    """
+    condition = "c.id = ANY(%(ids)s)" if campaign_ids is not None else "TRUE"
+    rows = await db.fetch_all(
+        "UPDATE campaigns c SET status = 'finished', finished_at = now()"
+        f" WHERE {condition} AND c.status = 'sending'"
+        " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.campaign_id = c.id AND j.status IN ('pending', 'retrying'))"
+        " RETURNING c.id",
+        {"ids": campaign_ids},
+    )
+    return [row["id"] for row in rows]
+
+
+async def fail_jobs(db, job_ids: list[int], reason: str) -> None:
+    await db.execute(
+        "UPDATE jobs SET status = 'failed', error = %s, updated_at = now()"
+        " WHERE id = ANY(%s::bigint[]) AND status IN ('pending', 'retrying')",
+        (reason, job_ids),
+    )
