@@ -89,3 +89,63 @@ def redis_url(redis_server_url):
     client.flushdb()
     client.close()
     return redis_server_url
+
+
+class ApiClient:
+    """A small JSON client for one service, used as `await api.post("/api/v1/contacts", json=...)`.
+
+    Each call returns `(status, body)`, the body parsed as JSON when it is JSON.
+    """
+
+    def __init__(self, base_url: str, session):
+        self.base_url = base_url
+        self._session = session
+
+    async def request(self, method: str, path: str, **kwargs):
+        async with self._session.request(method, self.base_url + path, **kwargs) as response:
+            text = await response.text()
+            if response.content_type == "application/json":
+                import json
+
+                return response.status, json.loads(text)
+            return response.status, text
+
+    async def get(self, path, **kwargs):
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path, **kwargs):
+        return await self.request("POST", path, **kwargs)
+
+    async def put(self, path, **kwargs):
+        return await self.request("PUT", path, **kwargs)
+
+    async def delete(self, path, **kwargs):
+        return await self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture
+async def web_service(database_url):
+    """web running in this process on a free port, its email_client_url pointing at a closed port."""
+    from tests.processes import free_port
+    from web.app import WebService
+    from web.config import load_config
+
+    port = free_port()
+    config = load_config({
+        "DATABASE_URL": database_url,
+        "WEB_PORT": str(port),
+        "WEB_EMAIL_CLIENT_URL": f"http://127.0.0.1:{free_port()}",
+    })
+    service = WebService(config)
+    await service.start()
+    service.base_url = f"http://127.0.0.1:{port}"
+    yield service
+    await service.stop()
+
+
+@pytest.fixture
+async def api(web_service):
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        yield ApiClient(web_service.base_url, session)

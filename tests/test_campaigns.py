@@ -1,0 +1,206 @@
+"""Campaigns in web: creating, sending once, handing jobs over in chunks, recording results."""
+
+import asyncio
+import json
+
+import aiohttp
+import pytest
+import tornado.web
+
+from tests.conftest import ApiClient
+from tests.processes import free_port
+from web.app import WebService
+from web.config import load_config
+
+
+class FakeEmailClient:
+    """Stands in for email_client's chunk endpoint: records each chunk, or answers 503 while `down`."""
+
+    def __init__(self):
+        self.chunks: list[dict] = []
+        self.down = False
+        fake = self
+
+        class ChunkHandler(tornado.web.RequestHandler):
+            def post(self, campaign_id):
+                if fake.down:
+                    self.set_status(503)
+                    return
+                chunk = json.loads(self.request.body)
+                assert chunk["campaign"]["id"] == int(campaign_id)
+                fake.chunks.append(chunk)
+                self.set_status(202)
+                self.write({"queued": len(chunk["jobs"]), "ignored": 0})
+
+        self.port = free_port()
+        self.server = tornado.web.Application([(r"/api/v1/campaigns/([0-9]+)/jobs", ChunkHandler)]).listen(
+            self.port, address="127.0.0.1")
+
+    def job_ids(self) -> list[int]:
+        return [job["id"] for chunk in self.chunks for job in chunk["jobs"]]
+
+
+@pytest.fixture
+async def fake_email_client():
+    fake = FakeEmailClient()
+    yield fake
+    fake.server.stop()
+
+
+@pytest.fixture
+async def campaign_api(database_url, fake_email_client):
+    port = free_port()
+    config = load_config({
+        "DATABASE_URL": database_url, "WEB_PORT": str(port),
+        "WEB_EMAIL_CLIENT_URL": f"http://127.0.0.1:{fake_email_client.port}",
+        "WEB_DISPATCH_CHUNK_SIZE": "40",
+    })
+    service = WebService(config)
+    await service.start()
+    async with aiohttp.ClientSession() as session:
+        yield ApiClient(f"http://127.0.0.1:{port}", session)
+    await service.stop()
+
+
+async def draft(api, contacts: int = 100, subject: str = "Hello {{ first_name }}") -> dict:
+    _, segment = await api.post("/api/v1/segments", json={"name": "All"})
+    lines = "email,first_name\n" + "".join(f"c{number}@example.com,Name{number}\n" for number in range(contacts))
+    status, report = await api.post(f"/api/v1/contacts/import?segment_id={segment['id']}", data=lines.encode(),
+                                    headers={"Content-Type": "text/csv"})
+    assert status == 200, report
+    _, template = await api.post("/api/v1/templates", json={"name": "T", "html": "<p>Hi {{ first_name }}</p>"})
+    status, campaign = await api.post("/api/v1/campaigns", json={
+        "name": "Spring", "segment_id": segment["id"], "template_id": template["id"], "subject": subject})
+    assert status == 201, campaign
+    return campaign
+
+
+async def wait_for(predicate, timeout: float = 20.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
+
+
+async def test_send_hands_every_job_over_once_in_chunks(campaign_api, fake_email_client):
+    campaign = await draft(campaign_api, contacts=100)
+    status, sent = await campaign_api.post(f"/api/v1/campaigns/{campaign['id']}/send")
+    assert status == 202
+    assert sent["status"] == "sending"
+    assert sent["jobs_total"] == 100
+    assert sent["counts"]["pending"] == 100
+
+    async def all_handed_over():
+        return len(fake_email_client.job_ids()) >= 100
+
+    await wait_for(all_handed_over)
+    ids = fake_email_client.job_ids()
+    assert len(ids) == len(set(ids)) == 100
+    assert max(len(chunk["jobs"]) for chunk in fake_email_client.chunks) <= 40
+    first = fake_email_client.chunks[0]
+    assert first["campaign"]["subject"] == "Hello {{ first_name }}"
+    assert first["campaign"]["html"] == "<p>Hi {{ first_name }}</p>"
+    assert first["jobs"][0]["contact"]["email"] == "c0@example.com"
+    assert first["jobs"][0]["contact"]["first_name"] == "Name0"
+
+    status, body = await campaign_api.post(f"/api/v1/campaigns/{campaign['id']}/send")
+    assert status == 409
+    assert "sent only once" in body["error"]
+
+
+async def test_hand_over_resumes_when_email_client_returns(campaign_api, fake_email_client):
+    fake_email_client.down = True
+    campaign = await draft(campaign_api, contacts=50)
+    status, _ = await campaign_api.post(f"/api/v1/campaigns/{campaign['id']}/send")
+    assert status == 202
+    await asyncio.sleep(1.5)
+    assert fake_email_client.job_ids() == []
+    fake_email_client.down = False
+
+    async def all_handed_over():
+        return len(fake_email_client.job_ids()) == 50
+
+    await wait_for(all_handed_over)
+
+
+async def test_results_finish_campaign_with_one_outcome_per_job(campaign_api, fake_email_client):
+    campaign = await draft(campaign_api, contacts=10)
+    await campaign_api.post(f"/api/v1/campaigns/{campaign['id']}/send")
+    _, jobs = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}/jobs?limit=100")
+    ids = [job["id"] for job in jobs["items"]]
+    assert len(ids) == 10
+
+    results = [{"job_id": ids[0], "campaign_id": campaign["id"], "status": "retrying", "attempt": 1,
+                "error": "gateway answered 500"}]
+    results += [{"job_id": job_id, "campaign_id": campaign["id"], "status": "sent", "attempt": 1,
+                 "message_id": f"msg-{job_id}"} for job_id in ids[1:9]]
+    status, body = await campaign_api.post("/api/v1/internal/job-results", json={"results": results})
+    assert status == 200
+    assert body["updated"] == 9
+    _, current = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}")
+    assert current["counts"] == {"pending": 1, "retrying": 1, "sent": 8, "failed": 0}
+    assert current["status"] == "sending"
+
+    final = [
+        {"job_id": ids[0], "campaign_id": campaign["id"], "status": "sent", "attempt": 2, "message_id": "late"},
+        {"job_id": ids[9], "campaign_id": campaign["id"], "status": "retrying", "attempt": 1},
+        {"job_id": ids[9], "campaign_id": campaign["id"], "status": "failed", "attempt": 2, "error": "rejected"},
+    ]
+    await campaign_api.post("/api/v1/internal/job-results", json={"results": final})
+    _, done = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}")
+    assert done["counts"] == {"pending": 0, "retrying": 0, "sent": 9, "failed": 1}
+    assert done["status"] == "finished"
+
+    # A late or repeated result never changes an outcome.
+    late = [{"job_id": ids[9], "campaign_id": campaign["id"], "status": "sent", "attempt": 3, "message_id": "x"}]
+    _, body = await campaign_api.post("/api/v1/internal/job-results", json={"results": late})
+    assert body["updated"] == 0
+    _, failed = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}/jobs?status=failed")
+    assert [(job["id"], job["error"], job["attempts"]) for job in failed["items"]] == [(ids[9], "rejected", 2)]
+
+
+@pytest.mark.parametrize("payload, words", [
+    ({"results": "x"}, "must be a list"),
+    ({"results": [{"job_id": 1, "campaign_id": 1, "status": "lost"}]}, "status"),
+    ({"results": [{"job_id": -1, "campaign_id": 1, "status": "sent"}]}, "job_id"),
+])
+async def test_bad_results_rejected(campaign_api, payload, words):
+    status, body = await campaign_api.post("/api/v1/internal/job-results", json=payload)
+    assert status == 400
+    assert words in body["error"]
+
+
+async def test_campaign_bad_input(campaign_api):
+    campaign = await draft(campaign_api, contacts=1)
+    base = {"name": "X", "segment_id": campaign["segment_id"], "template_id": campaign["template_id"],
+            "subject": "Hi"}
+    cases = [
+        ({**base, "segment_id": 999}, 404, "segment 999 not found"),
+        ({**base, "template_id": 999}, 404, "template 999 not found"),
+        ({**base, "subject": "{{ unclosed"}, 400, "subject"),
+        ({**base, "subject": ""}, 400, "subject"),
+        ({key: value for key, value in base.items() if key != "segment_id"}, 400, "segment_id is required"),
+    ]
+    for payload, expected_status, words in cases:
+        status, body = await campaign_api.post("/api/v1/campaigns", json=payload)
+        assert status == expected_status, payload
+        assert words in body["error"], body
+    _, listing = await campaign_api.get("/api/v1/campaigns")
+    assert len(listing["items"]) == 1
+
+    status, body = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}/jobs?status=lost")
+    assert status == 400
+    status, body = await campaign_api.post("/api/v1/campaigns/999/send")
+    assert status == 404
+
+
+async def test_send_empty_segment_refused(campaign_api):
+    _, segment = await campaign_api.post("/api/v1/segments", json={"name": "Empty"})
+    _, template = await campaign_api.post("/api/v1/templates", json={"name": "T", "html": "<p>x</p>"})
+    _, campaign = await campaign_api.post("/api/v1/campaigns", json={
+        "name": "C", "segment_id": segment["id"], "template_id": template["id"], "subject": "S"})
+    status, body = await campaign_api.post(f"/api/v1/campaigns/{campaign['id']}/send")
+    assert status == 400
+    assert "no contacts" in body["error"]
+    _, current = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}")
+    assert current["status"] == "draft"

@@ -1,0 +1,114 @@
+"""CSV import through the API, on the kind of files people really export."""
+
+import random
+
+import pytest
+
+MESSY = (
+    "\ufeffEmail;First name;Last name;Full name;City\r\n"
+    "zoe@example.com;Zoë;Ng;\"Ng, Zoë\";Oslo\r\n"
+    "\r\n"
+    "yamada@example.jp;太郎;山田;山田 太郎;東京\r\n"
+    "not-an-address;x;y;z;w\r\n"
+    "ZOE@example.com;Zoe;Dup;;\r\n"
+    "quote@example.com;\"Anne \"\"Nan\"\"\";Smith;\"Smith,\nAnne\";\"Paris;FR\"\r\n"
+    ";no;address;;\r\n"
+    "too@example.com;a;b;c;d;extra\r\n"
+    "last@example.com;Last;;;\r\n"
+)
+
+
+async def import_csv(api, text, query="", content_type="text/csv"):
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return await api.post(f"/api/v1/contacts/import{query}", data=data, headers={"Content-Type": content_type})
+
+
+async def all_contacts(api):
+    _, page = await api.get("/api/v1/contacts?limit=500")
+    return {item["email"].lower(): item for item in page["items"]}
+
+
+async def test_messy_file_imports_valid_rows(api):
+    status, report = await import_csv(api, MESSY)
+    assert status == 200, report
+    assert report["created"] == 4
+    assert report["updated"] == 0
+    assert report["skipped"] == 4
+    reasons = {error["line"]: error["reason"] for error in report["errors"]}
+    assert set(reasons) == {5, 6, 9, 10}
+    assert "not a valid email address" in reasons[5]
+    assert "duplicate of line 2" in reasons[6]
+    assert "email field is empty" in reasons[9]
+    assert "6 fields" in reasons[10]
+
+    contacts = await all_contacts(api)
+    assert set(contacts) == {"zoe@example.com", "yamada@example.jp", "quote@example.com", "last@example.com"}
+    assert contacts["zoe@example.com"]["name"] == "Ng, Zoë"
+    assert contacts["zoe@example.com"]["attributes"] == {"City": "Oslo"}
+    assert contacts["yamada@example.jp"]["last_name"] == "山田"
+    assert contacts["quote@example.com"]["first_name"] == 'Anne "Nan"'
+    assert contacts["quote@example.com"]["name"] == "Smith,\nAnne"
+    assert contacts["quote@example.com"]["attributes"] == {"City": "Paris;FR"}
+    assert contacts["last@example.com"]["name"] == "Last"
+
+
+async def test_import_updates_existing_contacts(api):
+    await api.post("/api/v1/contacts", json={"email": "a@example.com", "name": "Old", "attributes": {"plan": "free"}})
+    status, report = await import_csv(api, "email,name,city\nA@example.com,New,Rome\nb@example.com,,\n")
+    assert status == 200
+    assert (report["created"], report["updated"], report["skipped"]) == (1, 1, 0)
+    contacts = await all_contacts(api)
+    assert len(contacts) == 2
+    assert contacts["a@example.com"]["name"] == "New"
+    assert contacts["a@example.com"]["attributes"] == {"plan": "free", "city": "Rome"}
+
+
+async def test_import_into_segment(api):
+    _, segment = await api.post("/api/v1/segments", json={"name": "Newsletter"})
+    status, report = await import_csv(api, "email\na@example.com\nb@example.com\n", f"?segment_id={segment['id']}")
+    assert status == 200
+    assert report["created"] == 2
+    _, fetched = await api.get(f"/api/v1/segments/{segment['id']}")
+    assert fetched["contact_count"] == 2
+
+
+@pytest.mark.parametrize("body, query, expected", [
+    (b"name,city\nAna,Rome\n", "", "no email column"),
+    (b"", "", "empty"),
+    ("email\nana@example.com\n".encode("utf-16"), "", "UTF-8"),
+    (b"email\na@example.com\n", "?segment_id=999", "segment 999 not found"),
+    (b"email,email\na@example.com,b@example.com\n", "", "more than once"),
+])
+async def test_import_bad_file_changes_nothing(api, body, query, expected):
+    status, report = await import_csv(api, body, query)
+    assert status in (400, 404)
+    assert expected in report["error"]
+    assert await all_contacts(api) == {}
+
+
+async def test_import_invalid_utf8_late_in_file_rolls_back(api):
+    rows = "".join(f"user{number}@example.com\n" for number in range(5000))
+    body = ("email\n" + rows).encode() + b"\xff\xfe@example.com\n"
+    status, report = await import_csv(api, body)
+    assert status == 400
+    assert "UTF-8" in report["error"]
+    assert await all_contacts(api) == {}
+
+
+async def test_import_rejects_other_content_type(api):
+    status, report = await import_csv(api, "{}", content_type="application/json")
+    assert status == 400
+    assert "text/csv" in report["error"]
+
+
+async def test_import_100k_rows(api):
+    generator = random.Random(3)
+    lines = ["email;name;score"]
+    for number in range(100_000):
+        lines.append(f"person{number}@example.com;Person {number};{generator.randint(0, 100)}")
+    status, report = await import_csv(api, "\n".join(lines) + "\n")
+    assert status == 200
+    assert report["created"] == 100_000
+    assert report["skipped"] == 0
+    _, page = await api.get("/api/v1/contacts?limit=1&search=person99999@")
+    assert page["items"][0]["name"] == "Person 99999"
