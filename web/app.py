@@ -56,6 +56,7 @@ def make_app(config, db: Database, email_client: EmailClientAPI, dispatcher: Dis
         email_client=email_client,
         dispatcher=dispatcher,
         settings_status=SettingsStatus(email_client),
+        jinja=pages.make_environment(WEB_DIR / "templates"),
         template_path=str(WEB_DIR / "templates"),
         static_path=str(WEB_DIR / "static"),
         default_handler_class=pages.NotFoundPage,

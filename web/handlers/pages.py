@@ -1,14 +1,18 @@
-"""HTML pages of the user interface."""
+"""HTML pages of the user interface: their routes, and the page for unknown addresses."""
 
-import tornado.web
+from web.handlers import pages_campaigns, pages_contacts, pages_segments, pages_settings, pages_templates
+from web.handlers.pages_base import NotFoundPage, make_environment
 
-from web.handlers.base import BaseHandler
+__all__ = ["NotFoundPage", "make_environment", "routes"]
 
-
-class NotFoundPage(BaseHandler):
-    def prepare(self):
-        raise tornado.web.HTTPError(404)
+ID = r"([0-9]+)"
 
 
 def routes() -> list:
-    return []
+    return [
+        *pages_settings.routes(),
+        *pages_contacts.routes(ID),
+        *pages_segments.routes(ID),
+        *pages_templates.routes(ID),
+        *pages_campaigns.routes(ID),
+    ]

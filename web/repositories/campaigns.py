@@ -127,6 +127,20 @@ async def list_jobs(db, campaign_id: int, *, status: str | None, limit: int, aft
     return page_of(rows, limit)
 
 
+async def previous_jobs_cursor(db, campaign_id: int, *, status: str | None, limit: int, after: int) -> int:
+    """Return the `after` cursor of the page of `limit` jobs before the page that starts after `after`.
+
+    Returns 0 when that page is the first one.
+    """
+    condition = " AND status = %(status)s" if status else ""
+    cursor = await db.fetch_value(
+        "SELECT id FROM jobs WHERE campaign_id = %(campaign_id)s AND id <= %(after)s" + condition +
+        " ORDER BY id DESC OFFSET %(limit)s LIMIT 1",
+        {"campaign_id": campaign_id, "after": after, "limit": limit, "status": status},
+    )
+    return cursor or 0
+
+
 async def recent(db, limit: int = 5) -> list[dict]:
     page = await list_page(db, limit=limit)
     return page["items"]

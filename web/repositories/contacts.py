@@ -16,10 +16,10 @@ def _like_pattern(search: str) -> str:
     return f"%{escaped}%"
 
 
-async def list_page(db, *, search: str = "", limit: int, after: int = 0, segment_id: int | None = None) -> dict:
-    """Return contacts with id above `after`, matching `search` in address or names."""
-    conditions = ["c.id > %(after)s"]
-    params = {"after": after, "limit": limit + 1}
+def _filter(search: str, segment_id: int | None) -> tuple[str, list[str], dict]:
+    """Return the joins, conditions and parameters that select contacts by `search` and segment."""
+    conditions = []
+    params = {}
     joins = ""
     if search:
         conditions.append(
@@ -30,12 +30,45 @@ async def list_page(db, *, search: str = "", limit: int, after: int = 0, segment
     if segment_id is not None:
         joins = "JOIN segment_contacts s ON s.contact_id = c.id AND s.segment_id = %(segment_id)s"
         params["segment_id"] = segment_id
+    return joins, conditions, params
+
+
+async def list_page(db, *, search: str = "", limit: int, after: int = 0, segment_id: int | None = None) -> dict:
+    """Return contacts with id above `after`, matching `search` in address or names."""
+    joins, conditions, params = _filter(search, segment_id)
+    conditions.insert(0, "c.id > %(after)s")
+    params.update({"after": after, "limit": limit + 1})
     rows = await db.fetch_all(
         f"SELECT {', '.join('c.' + column for column in COLUMNS.split(', '))} FROM contacts c {joins}"
         f" WHERE {' AND '.join(conditions)} ORDER BY c.id LIMIT %(limit)s",
         params,
     )
     return page_of(rows, limit)
+
+
+async def previous_cursor(db, *, search: str = "", limit: int, after: int, segment_id: int | None = None) -> int:
+    """Return the `after` cursor of the page of `limit` contacts before the page that starts after `after`.
+
+    Returns 0 when that page is the first one.
+    """
+    joins, conditions, params = _filter(search, segment_id)
+    conditions.insert(0, "c.id <= %(after)s")
+    params.update({"after": after, "limit": limit})
+    cursor = await db.fetch_value(
+        f"SELECT c.id FROM contacts c {joins} WHERE {' AND '.join(conditions)}"
+        " ORDER BY c.id DESC OFFSET %(limit)s LIMIT 1",
+        params,
+    )
+    return cursor or 0
+
+
+async def ids_by_email(db, emails: list[str]) -> dict[str, int]:
+    """Return the id of each contact whose address is in `emails`, keyed by the lowercased address."""
+    rows = await db.fetch_all(
+        "SELECT id, lower(email) AS address FROM contacts WHERE lower(email) = ANY(%s)",
+        ([email.lower() for email in emails],),
+    )
+    return {row["address"]: row["id"] for row in rows}
 
 
 async def count(db) -> int:
