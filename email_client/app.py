@@ -1,0 +1,120 @@
+"""HTTP API of email_client: queue chunks of jobs, read and change settings, health check.
+
+Every response is JSON. Invalid input gets a 400 with `{"error": ...}`, plus
+`field` when one field is at fault. An unreachable Redis gets a 503.
+"""
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import redis.asyncio as redis
+import tornado.web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from common.config import Config
+from email_client.chunks import parse_chunk
+from email_client.errors import InvalidInput
+from email_client.keys import Keys
+from email_client.queues import Queues
+from email_client.settings_store import SettingsStore, validate_changes
+
+log = logging.getLogger(__name__)
+
+
+class JsonHandler(tornado.web.RequestHandler):
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+
+    def json_body(self) -> Any:
+        """Return the decoded request body; raise InvalidInput if it is not JSON."""
+        try:
+            return json.loads(self.request.body or b"null")
+        except (UnicodeDecodeError, ValueError) as error:
+            raise InvalidInput(f"the request body is not valid JSON: {error}") from None
+
+    def send_json(self, status: int, body: dict[str, Any]) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(body, ensure_ascii=False))
+
+    def reject(self, error: InvalidInput) -> None:
+        log.info("%s %s rejected: %s", self.request.method, self.request.path, error.message)
+        self.send_json(400, error.as_json())
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        error = exc_info[1] if exc_info else None
+        if isinstance(error, (RedisConnectionError, RedisTimeoutError)):
+            self.send_json(503, {"error": f"Redis is unavailable: {error}; try again later"})
+            return
+        if isinstance(error, tornado.web.HTTPError) and status_code < 500:
+            message = HTTPStatus(status_code).phrase
+        else:
+            message = "internal error; see the email_client log"
+        self.send_json(status_code, {"error": message})
+
+
+class JobsHandler(JsonHandler):
+    def initialize(self, queues: Queues) -> None:
+        self.queues = queues
+
+    async def post(self, campaign_id: str) -> None:
+        """Queue a chunk of jobs and respond 202 with how many were queued and ignored."""
+        try:
+            chunk = parse_chunk(int(campaign_id), self.json_body())
+        except InvalidInput as error:
+            self.reject(error)
+            return
+        queued = await self.queues.queue_chunk(chunk)
+        ignored = len(chunk.jobs) - queued
+        log.info("campaign %d: queued %d jobs, ignored %d that were queued before", chunk.campaign_id, queued, ignored)
+        self.send_json(202, {"queued": queued, "ignored": ignored})
+
+
+class SettingsHandler(JsonHandler):
+    def initialize(self, settings: SettingsStore) -> None:
+        self.settings_store = settings
+
+    async def get(self) -> None:
+        settings = await self.settings_store.get()
+        self.send_json(200, settings.public())
+
+    async def put(self) -> None:
+        """Change the settings in the body; an empty string or null clears one."""
+        try:
+            changes = validate_changes(self.json_body())
+        except InvalidInput as error:
+            self.reject(error)
+            return
+        settings = await self.settings_store.update(changes)
+        log.info("settings changed: %s", ", ".join(sorted(changes)) or "none")
+        self.send_json(200, settings.public())
+
+
+class HealthHandler(JsonHandler):
+    def initialize(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    async def get(self) -> None:
+        await self.redis.ping()
+        self.send_json(200, {"status": "ok"})
+
+
+class NotFoundHandler(JsonHandler):
+    def prepare(self) -> None:
+        self.send_json(404, {"error": f"no such endpoint: {self.request.method} {self.request.path}"})
+
+
+def make_app(config: Config, client: redis.Redis) -> tornado.web.Application:
+    """Build the HTTP application on `client`, with keys under `config.redis_prefix`."""
+    keys = Keys(config.redis_prefix)
+    return tornado.web.Application(
+        [
+            (r"/api/v1/campaigns/([0-9]+)/jobs", JobsHandler, {"queues": Queues(client, keys)}),
+            (r"/api/v1/settings", SettingsHandler, {"settings": SettingsStore(client, keys)}),
+            (r"/healthz", HealthHandler, {"client": client}),
+        ],
+        default_handler_class=NotFoundHandler,
+    )

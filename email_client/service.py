@@ -1,0 +1,92 @@
+"""All parts of email_client in one object: HTTP server, send loop and reporter.
+
+`python -m email_client` runs one `Service`; tests and `python -m stack` can
+run it in their own event loop the same way.
+"""
+
+import asyncio
+import logging
+
+import redis.asyncio as redis
+import tornado.httpserver
+import tornado.netutil
+
+from common.config import Config
+from email_client.app import make_app
+from email_client.gateway import Gateway, HttpGateway
+from email_client.keys import Keys
+from email_client.queues import Queues
+from email_client.reporter import Reporter
+from email_client.sender import JobSender
+from email_client.settings_store import SettingsStore
+from email_client.worker import Worker
+
+log = logging.getLogger(__name__)
+
+# Seconds that sends in flight get to finish when the service stops.
+STOP_GRACE = 10.0
+
+
+class Service:
+    """email_client on one event loop; call `start`, then `stop` once.
+
+    `gateway` replaces the HTTP gateway adapter, such as with an SMTP one.
+    """
+
+    def __init__(self, config: Config, gateway: Gateway | None = None):
+        self.config = config
+        self.redis = redis.Redis.from_url(config.redis_url, decode_responses=True)
+        self.gateway = gateway or HttpGateway(config.gateway_url, config.gateway_timeout)
+        keys = Keys(config.redis_prefix)
+        sender = JobSender(
+            Queues(self.redis, keys),
+            SettingsStore(self.redis, keys),
+            self.gateway,
+            max_attempts=config.max_attempts,
+            retry_base_delay=config.retry_base_delay,
+            retry_max_delay=config.retry_max_delay,
+        )
+        self.worker = Worker(self.redis, keys, sender, config.concurrency, config.consumer_name)
+        self.reporter = Reporter(self.redis, keys, config.web_url, config.report_batch_size, config.consumer_name)
+        self._server: tornado.httpserver.HTTPServer | None = None
+        self._stopped = False
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the HTTP API, once started."""
+        return f"http://{self.config.host}:{self.port}"
+
+    async def start(self) -> None:
+        """Listen on `host`:`port` and start sending and reporting.
+
+        Raises redis.exceptions.RedisError if Redis is unreachable and OSError
+        if the address is taken.
+        """
+        await self.redis.ping()
+        await self.worker.start()
+        await self.reporter.start()
+        sockets = tornado.netutil.bind_sockets(self.config.port, self.config.host)
+        self.port = sockets[0].getsockname()[1]
+        self._server = tornado.httpserver.HTTPServer(make_app(self.config, self.redis))
+        self._server.add_sockets(sockets)
+        log.info(
+            "email_client listening on %s as consumer %r, up to %d sends in flight",
+            self.url, self.config.consumer_name, self.config.concurrency,
+        )
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop taking requests and reading jobs, give sends in flight `grace` seconds, close connections.
+
+        Calling it again does nothing.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._server is not None:
+            self._server.stop()
+            await self._server.close_all_connections()
+        await asyncio.gather(self.worker.stop(grace), self.reporter.stop())
+        await self.gateway.close()
+        await self.redis.aclose()
+        log.info("email_client stopped")
