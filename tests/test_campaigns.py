@@ -18,7 +18,9 @@ class FakeEmailClient:
 
     def __init__(self):
         self.chunks: list[dict] = []
+        self.actions: list[tuple[int, str]] = []
         self.down = False
+        self.backlog = 0
         fake = self
 
         class ChunkHandler(tornado.web.RequestHandler):
@@ -30,11 +32,21 @@ class FakeEmailClient:
                 assert chunk["campaign"]["id"] == int(campaign_id)
                 fake.chunks.append(chunk)
                 self.set_status(202)
-                self.write({"queued": len(chunk["jobs"]), "ignored": 0})
+                self.write({"queued": len(chunk["jobs"]), "ignored": 0, "backlog": fake.backlog})
+
+        class ActionHandler(tornado.web.RequestHandler):
+            def post(self, campaign_id, action):
+                if fake.down:
+                    self.set_status(503)
+                    return
+                fake.actions.append((int(campaign_id), action))
+                self.write({"status": action})
 
         self.port = free_port()
-        self.server = tornado.web.Application([(r"/api/v1/campaigns/([0-9]+)/jobs", ChunkHandler)]).listen(
-            self.port, address="127.0.0.1")
+        self.server = tornado.web.Application([
+            (r"/api/v1/campaigns/([0-9]+)/jobs", ChunkHandler),
+            (r"/api/v1/campaigns/([0-9]+)/(pause|resume|cancel)", ActionHandler),
+        ]).listen(self.port, address="127.0.0.1")
 
     def job_ids(self) -> list[int]:
         return [job["id"] for chunk in self.chunks for job in chunk["jobs"]]
@@ -138,7 +150,7 @@ async def test_results_finish_campaign_with_one_outcome_per_job(campaign_api, fa
     assert status == 200
     assert body["updated"] == 9
     _, current = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}")
-    assert current["counts"] == {"pending": 1, "retrying": 1, "sent": 8, "failed": 0}
+    assert current["counts"] == {"pending": 1, "retrying": 1, "sent": 8, "failed": 0, "cancelled": 0}
     assert current["status"] == "sending"
 
     final = [
@@ -148,7 +160,7 @@ async def test_results_finish_campaign_with_one_outcome_per_job(campaign_api, fa
     ]
     await campaign_api.post("/api/v1/internal/job-results", json={"results": final})
     _, done = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}")
-    assert done["counts"] == {"pending": 0, "retrying": 0, "sent": 9, "failed": 1}
+    assert done["counts"] == {"pending": 0, "retrying": 0, "sent": 9, "failed": 1, "cancelled": 0}
     assert done["status"] == "finished"
 
     # A late or repeated result never changes an outcome.
@@ -204,3 +216,149 @@ async def test_send_empty_segment_refused(campaign_api):
     assert "no contacts" in body["error"]
     _, current = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}")
     assert current["status"] == "draft"
+
+
+async def send_and_hand_over(api, fake, contacts: int) -> tuple[dict, list[int]]:
+    campaign = await draft(api, contacts=contacts)
+    await api.post(f"/api/v1/campaigns/{campaign['id']}/send")
+
+    async def all_handed_over():
+        return len(fake.job_ids()) >= contacts
+
+    await wait_for(all_handed_over)
+    _, jobs = await api.get(f"/api/v1/campaigns/{campaign['id']}/jobs?limit=500")
+    return campaign, [job["id"] for job in jobs["items"]]
+
+
+def result(campaign, job_id, status, **extra):
+    return {"job_id": job_id, "campaign_id": campaign["id"], "status": status, "attempt": 1, **extra}
+
+
+async def test_pause_resume_cancel(campaign_api, fake_email_client):
+    campaign, ids = await send_and_hand_over(campaign_api, fake_email_client, 6)
+    path = f"/api/v1/campaigns/{campaign['id']}"
+
+    status, paused = await campaign_api.post(f"{path}/pause")
+    assert status == 200
+    assert paused["status"] == "paused"
+    assert paused["pause_reason"] == "paused by a user"
+    status, body = await campaign_api.post(f"{path}/pause")
+    assert status == 409
+
+    status, resumed = await campaign_api.post(f"{path}/resume")
+    assert status == 200
+    assert resumed["status"] == "sending"
+
+    await campaign_api.post("/api/v1/internal/job-results", json={"results": [
+        result(campaign, ids[0], "sent", message_id="m0"), result(campaign, ids[1], "retrying")]})
+    status, cancelled = await campaign_api.post(f"{path}/cancel")
+    assert status == 200
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["counts"] == {"pending": 0, "retrying": 0, "sent": 1, "failed": 0, "cancelled": 5}
+    assert fake_email_client.actions == [
+        (campaign["id"], "pause"), (campaign["id"], "resume"), (campaign["id"], "cancel")]
+
+    # A send that was in flight when the campaign was cancelled still gets its true outcome.
+    await campaign_api.post("/api/v1/internal/job-results", json={"results": [
+        result(campaign, ids[1], "sent", message_id="m1"), result(campaign, ids[2], "retrying")]})
+    _, after = await campaign_api.get(path)
+    assert after["counts"]["sent"] == 2
+    assert after["counts"]["cancelled"] == 4
+    assert after["status"] == "cancelled"
+    status, _ = await campaign_api.post(f"{path}/resume")
+    assert status == 409
+
+
+async def test_pause_refused_while_email_client_down(campaign_api, fake_email_client):
+    campaign, _ = await send_and_hand_over(campaign_api, fake_email_client, 3)
+    fake_email_client.down = True
+    status, body = await campaign_api.post(f"/api/v1/campaigns/{campaign['id']}/pause")
+    assert status == 503
+    assert "unreachable" in body["error"] or "503" in body["error"]
+    _, current = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}")
+    assert current["status"] == "sending"
+
+
+async def test_paused_event_from_email_client(campaign_api, fake_email_client):
+    campaign, ids = await send_and_hand_over(campaign_api, fake_email_client, 3)
+    reason = "the gateway refused the credentials (401) on 5 sends in a row"
+    status, _ = await campaign_api.post("/api/v1/internal/job-results", json={
+        "results": [result(campaign, ids[0], "sent", message_id="m")],
+        "events": [{"campaign_id": campaign["id"], "event": "paused", "reason": reason}]})
+    assert status == 200
+    _, current = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}")
+    assert current["status"] == "paused"
+    assert current["pause_reason"] == reason
+
+    status, _ = await campaign_api.post(f"/api/v1/campaigns/{campaign['id']}/resume")
+    assert status == 200
+    await campaign_api.post("/api/v1/internal/job-results", json={"results": [
+        result(campaign, job_id, "sent", message_id="m") for job_id in ids[1:]]})
+    _, done = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}")
+    assert done["status"] == "finished"
+    assert done["pause_reason"] is None
+
+
+async def test_retry_failed_jobs_in_new_round(campaign_api, fake_email_client):
+    campaign, ids = await send_and_hand_over(campaign_api, fake_email_client, 4)
+    path = f"/api/v1/campaigns/{campaign['id']}"
+    status, body = await campaign_api.post(f"{path}/retry-failed")
+    assert status == 409
+
+    await campaign_api.post("/api/v1/internal/job-results", json={"results": [
+        result(campaign, ids[0], "sent", message_id="m0"), result(campaign, ids[1], "sent", message_id="m1"),
+        result(campaign, ids[2], "failed", error="gateway answered 400"),
+        result(campaign, ids[3], "failed", error="gateway answered 400")]})
+    handed_before = len(fake_email_client.chunks)
+    status, retried = await campaign_api.post(f"{path}/retry-failed")
+    assert status == 202
+    assert retried["status"] == "sending"
+    assert retried["counts"] == {"pending": 2, "retrying": 0, "sent": 2, "failed": 0, "cancelled": 0}
+
+    async def retried_handed_over():
+        return len(fake_email_client.chunks) > handed_before
+
+    await wait_for(retried_handed_over)
+    chunk = fake_email_client.chunks[-1]
+    assert chunk["round"] == 1
+    assert [job["id"] for job in chunk["jobs"]] == ids[2:]
+    assert all(existing["round"] == 0 for existing in fake_email_client.chunks[:handed_before])
+
+
+async def test_waiting_for_email_service_is_shown(campaign_api, fake_email_client):
+    fake_email_client.down = True
+    campaign = await draft(campaign_api, contacts=2)
+    await campaign_api.post(f"/api/v1/campaigns/{campaign['id']}/send")
+
+    async def waiting():
+        _, current = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}")
+        return current["dispatch_error"] is not None
+
+    await wait_for(waiting)
+    fake_email_client.down = False
+
+    async def handed_over():
+        _, current = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}")
+        return current["dispatch_error"] is None and len(fake_email_client.job_ids()) == 2
+
+    await wait_for(handed_over)
+
+
+async def test_full_backlog_stops_hand_over(campaign_api, fake_email_client):
+    fake_email_client.backlog = 1_000_000
+    campaign = await draft(campaign_api, contacts=100)
+    await campaign_api.post(f"/api/v1/campaigns/{campaign['id']}/send")
+
+    async def one_chunk():
+        return len(fake_email_client.chunks) >= 1
+
+    await wait_for(one_chunk)
+    await asyncio.sleep(0.3)
+    assert len(fake_email_client.job_ids()) < 100
+    fake_email_client.backlog = 0
+
+    async def all_handed_over():
+        return len(fake_email_client.job_ids()) == 100
+
+    await wait_for(all_handed_over)
+    assert len(set(fake_email_client.job_ids())) == 100

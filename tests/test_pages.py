@@ -58,12 +58,22 @@ class _JobsHandler(tornado.web.RequestHandler):
         self.write({"queued": len(jobs), "ignored": 0})
 
 
+class _ActionHandler(tornado.web.RequestHandler):
+    def initialize(self, stand_in: "EmailClientStandIn") -> None:
+        self.stand_in = stand_in
+
+    def post(self, campaign_id, action):
+        self.stand_in.actions.append((int(campaign_id), action))
+        self.write({"status": action})
+
+
 class EmailClientStandIn:
     """email_client's settings and job endpoints, in memory, on a free port of 127.0.0.1."""
 
     def __init__(self):
         self.settings: dict[str, str | None] = dict.fromkeys(COMPLETE_SETTINGS)
         self.queued: list[dict] = []
+        self.actions: list[tuple[int, str]] = []
         self._server: tornado.httpserver.HTTPServer | None = None
         self.url = ""
 
@@ -76,6 +86,7 @@ class EmailClientStandIn:
         app = tornado.web.Application([
             (r"/api/v1/settings", _SettingsHandler, {"stand_in": self}),
             (r"/api/v1/campaigns/([0-9]+)/jobs", _JobsHandler, {"stand_in": self}),
+            (r"/api/v1/campaigns/([0-9]+)/(pause|resume|cancel)", _ActionHandler, {"stand_in": self}),
         ])
         sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
         self.url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
@@ -558,3 +569,81 @@ async def test_campaign_delete_draft(pages):
     status, page, path = await pages.post(f"/campaigns/{campaign}/delete", {})
     assert path == "/campaigns"
     assert "Campaign Renamed draft deleted." in page
+
+
+async def sending_campaign(pages, contacts: int) -> int:
+    segment = await add_segment(pages, "Readers")
+    template = await add_template(pages, "Welcome", "<p>Hi</p>")
+    addresses = [f"reader{number}@example.com" for number in range(contacts)]
+    for email in addresses:
+        await add_contact(pages, email)
+    await pages.post(f"/segments/{segment}/contacts/add", {"addresses": "\n".join(addresses)})
+    _, _, path = await pages.post("/campaigns/new", {"name": "Autumn", "segment_id": str(segment),
+                                                     "template_id": str(template), "subject": "Hello"})
+    campaign = int(path.rsplit("/", 1)[1])
+    await pages.post(f"/campaigns/{campaign}/send", {})
+    return campaign
+
+
+async def report(pages, campaign: int, results: list[dict], events: list[dict] | None = None) -> None:
+    body = {"results": [{"campaign_id": campaign, "attempt": 1, **item} for item in results]}
+    if events:
+        body["events"] = events
+    async with pages.session.post(pages.base_url + "/api/v1/internal/job-results", json=body) as response:
+        assert response.status == 200
+
+
+async def job_ids(pages, campaign: int) -> list[int]:
+    async with pages.session.get(pages.base_url + f"/api/v1/campaigns/{campaign}/jobs") as response:
+        return [job["id"] for job in (await response.json())["items"]]
+
+
+async def test_campaign_pause_resume_cancel_buttons(pages, email_client):
+    campaign = await sending_campaign(pages, 3)
+    _, page = await pages.get(f"/campaigns/{campaign}")
+    assert 'id="pause-button"' in page
+    assert 'id="cancel-button"' in page
+
+    status, page, _ = await pages.post(f"/campaigns/{campaign}/pause", {})
+    assert "Campaign Autumn is paused." in page
+    assert 'id="resume-button"' in page
+    assert "paused by a user" in page
+    _, dashboard = await pages.get("/")
+    assert "is paused: paused by a user" in dashboard
+
+    status, page, _ = await pages.post(f"/campaigns/{campaign}/pause", {})
+    assert status == 409
+    assert "only a sending campaign can be paused" in page
+
+    status, page, _ = await pages.post(f"/campaigns/{campaign}/resume", {})
+    assert "Campaign Autumn is sending again." in page
+    status, page, _ = await pages.post(f"/campaigns/{campaign}/cancel", {})
+    assert "its unsent jobs are cancelled" in page
+    assert page.count('<span class="status status-cancelled">cancelled</span>') >= 3
+    assert email_client.actions == [(campaign, "pause"), (campaign, "resume"), (campaign, "cancel")]
+
+
+async def test_campaign_paused_by_email_client_shows_reason(pages, email_client):
+    campaign = await sending_campaign(pages, 2)
+    reason = "the gateway refused the credentials (403) on 5 sends in a row"
+    await report(pages, campaign, [], [{"campaign_id": campaign, "event": "paused", "reason": reason}])
+    _, page = await pages.get(f"/campaigns/{campaign}")
+    assert "Paused: <span id=\"campaign-pause-reason\">" + reason in page
+    _, dashboard = await pages.get("/")
+    assert reason in dashboard
+
+
+async def test_retry_failed_jobs_button(pages, email_client):
+    campaign = await sending_campaign(pages, 2)
+    first, second = await job_ids(pages, campaign)
+    await report(pages, campaign, [{"job_id": first, "status": "sent", "message_id": "m1"},
+                                   {"job_id": second, "status": "failed", "error": "mailbox <full>"}])
+    _, page = await pages.get(f"/campaigns/{campaign}")
+    assert 'id="retry-failed-button"' in page
+    assert "Latest failure reasons" in page
+    assert "mailbox &lt;full&gt;" in page
+
+    status, page, _ = await pages.post(f"/campaigns/{campaign}/retry-failed", {})
+    assert "are being sent again" in page
+    assert 'data-status="sending"' in page
+    assert 'id="retry-failed-button"' not in page

@@ -9,7 +9,7 @@ from web import migrations
 from web.db import Database
 from web.dispatcher import Dispatcher
 from web.email_client_api import EmailClientAPI, SettingsStatus
-from web.handlers import api_campaigns, api_contacts, api_segments, api_settings, api_templates, pages
+from web.handlers import api_campaigns, api_contacts, api_internal, api_segments, api_settings, api_templates, pages
 from web.handlers.base import ApiHandler, ApiNotFoundHandler
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,10 @@ def api_routes() -> list:
         (rf"{prefix}/templates/{ID}/preview", api_templates.TemplatePreviewHandler),
         (rf"{prefix}/campaigns", api_campaigns.CampaignsHandler),
         (rf"{prefix}/campaigns/{ID}", api_campaigns.CampaignHandler),
-        (rf"{prefix}/campaigns/{ID}/send", api_campaigns.CampaignSendHandler),
+        (rf"{prefix}/campaigns/{ID}/(send|pause|resume|cancel|retry-failed)", api_campaigns.CampaignActionHandler),
         (rf"{prefix}/campaigns/{ID}/jobs", api_campaigns.CampaignJobsHandler),
         (rf"{prefix}/settings", api_settings.SettingsHandler),
-        (rf"{prefix}/internal/job-results", api_settings.JobResultsHandler),
+        (rf"{prefix}/internal/job-results", api_internal.JobResultsHandler),
         (rf"{prefix}/.*", ApiNotFoundHandler),
         (r"/healthz", HealthHandler),
     ]
@@ -77,7 +77,8 @@ class WebService:
         migrations.migrate(self.config.database_url)
         self.db = await Database.connect(self.config.database_url)
         self.email_client = EmailClientAPI(self.config.email_client_url)
-        self.dispatcher = Dispatcher(self.db, self.email_client, self.config.dispatch_chunk_size)
+        self.dispatcher = Dispatcher(self.db, self.email_client, self.config.dispatch_chunk_size,
+                                     self.config.dispatch_backlog_limit)
         app = make_app(self.config, self.db, self.email_client, self.dispatcher)
         self.server = app.listen(port if port is not None else self.config.port, address=self.config.host,
                                  xheaders=False)

@@ -8,6 +8,8 @@ SETTINGS = (
     Setting("database_url", str, "PostgreSQL connection URL.", env="DATABASE_URL", secret=True),
     Setting("email_client_url", str, "Base URL of the email_client service."),
     Setting("dispatch_chunk_size", int, "Jobs handed to email_client per request."),
+    Setting("dispatch_backlog_limit", int,
+            "Jobs of one campaign that email_client may hold unsent before web stops handing over more."),
     Setting("import_max_bytes", int, "Largest CSV file accepted by an import, in bytes."),
     Setting("log_level", str, "Logging level: DEBUG, INFO, WARNING or ERROR."),
 )

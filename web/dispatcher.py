@@ -19,11 +19,12 @@ CONTACT_DELETED = "the contact was deleted before the email was handed to the em
 
 
 class Dispatcher:
-    def __init__(self, db, email_client, chunk_size: int, poll_interval: float = 1.0,
+    def __init__(self, db, email_client, chunk_size: int, backlog_limit: int, poll_interval: float = 1.0,
                  retry_interval: float = 5.0):
         self._db = db
         self._email_client = email_client
         self._chunk_size = chunk_size
+        self._backlog_limit = backlog_limit
         self._poll_interval = poll_interval
         self._retry_interval = retry_interval
         self._wake = asyncio.Event()
@@ -73,15 +74,18 @@ class Dispatcher:
                     await self._dispatch_campaign(campaign_id)
                 except ServiceUnavailable as error:
                     log.warning("campaign %d: cannot hand jobs over: %s", campaign_id, error.message)
+                    await dispatch.set_dispatch_error(self._db, campaign_id, error.message)
                     reachable = False
                 finally:
                     await dispatch.unlock(connection, campaign_id)
         return reachable
 
     async def _dispatch_campaign(self, campaign_id: int) -> None:
+        """Hand over the campaign's pending jobs until none is left or email_client's backlog is full."""
         campaign = await dispatch.campaign_for_dispatch(self._db, campaign_id)
         if campaign is None:
             return
+        dispatch_round = campaign["dispatch_round"]
         cursor = campaign["dispatch_cursor"]
         payload_campaign = {
             "id": campaign_id, "subject": campaign["subject"], "html": campaign["html"], "text": campaign["text"],
@@ -90,19 +94,22 @@ class Dispatcher:
             rows = await dispatch.next_chunk(self._db, campaign_id, cursor, self._chunk_size)
             if not rows:
                 return
-            orphans = [row["id"] for row in rows if row["contact_id"] is None and row["status"] == "pending"]
+            orphans = [row["id"] for row in rows if row["contact_id"] is None]
             if orphans:
                 await dispatch.fail_jobs(self._db, orphans, CONTACT_DELETED)
-            jobs = [
-                {"id": row["id"], "contact": {
-                    "id": row["contact_id"], "email": row["email"], "name": row["name"],
-                    "first_name": row["first_name"], "last_name": row["last_name"],
-                    "attributes": row["attributes"],
-                }}
-                for row in rows if row["contact_id"] is not None and row["status"] == "pending"
-            ]
+            jobs = [_job(row) for row in rows if row["contact_id"] is not None]
+            answer = {}
             if jobs:
-                answer = await self._email_client.queue_jobs(payload_campaign, jobs)
+                answer = await self._email_client.queue_jobs(payload_campaign, jobs, dispatch_round)
                 log.debug("campaign %d: handed over jobs %d-%d: %s", campaign_id, rows[0]["id"], rows[-1]["id"], answer)
             cursor = rows[-1]["id"]
-            await dispatch.advance_cursor(self._db, campaign_id, cursor)
+            await dispatch.advance_cursor(self._db, campaign_id, dispatch_round, cursor)
+            if answer.get("backlog", 0) >= self._backlog_limit:
+                return  # the next round goes on where this one stopped, once email_client caught up
+
+
+def _job(row: dict) -> dict:
+    return {"id": row["id"], "contact": {
+        "id": row["contact_id"], "email": row["email"], "name": row["name"],
+        "first_name": row["first_name"], "last_name": row["last_name"], "attributes": row["attributes"],
+    }}

@@ -45,10 +45,19 @@ class EmailClientAPI:
                 f"the email service at {self._base_url} is unreachable ({type(error).__name__}); try again shortly"
             ) from None
 
-    async def queue_jobs(self, campaign: dict, jobs: list[dict]) -> dict:
-        """Hand one chunk of jobs over; return email_client's `{"queued", "ignored"}`."""
+    async def queue_jobs(self, campaign: dict, jobs: list[dict], dispatch_round: int = 0) -> dict:
+        """Hand one chunk of jobs over; return email_client's `{"queued", "ignored", "backlog"}`."""
         return await self._request("POST", f"/api/v1/campaigns/{campaign['id']}/jobs",
-                                   {"campaign": campaign, "jobs": jobs})
+                                   {"campaign": campaign, "round": dispatch_round, "jobs": jobs})
+
+    async def pause(self, campaign_id: int) -> dict:
+        return await self._request("POST", f"/api/v1/campaigns/{campaign_id}/pause")
+
+    async def resume(self, campaign_id: int) -> dict:
+        return await self._request("POST", f"/api/v1/campaigns/{campaign_id}/resume")
+
+    async def cancel(self, campaign_id: int) -> dict:
+        return await self._request("POST", f"/api/v1/campaigns/{campaign_id}/cancel")
 
     async def get_settings(self) -> dict:
         return await self._request("GET", "/api/v1/settings")

@@ -1,22 +1,9 @@
 """JSON API: campaigns, sending them, and their jobs."""
 
-import logging
-
-from web import inputs, validation
+from web import campaign_actions, inputs, validation
 from web.errors import InvalidInput
 from web.handlers.base import ApiHandler
 from web.repositories import campaigns
-
-log = logging.getLogger(__name__)
-
-
-async def send_campaign(db, dispatcher, campaign_id: int) -> dict:
-    """Create the campaign's jobs and start handing them to email_client."""
-    async with db.transaction() as transaction:
-        jobs = await campaigns.start_sending(transaction, campaign_id)
-    log.info("campaign %d: sending to %d contacts", campaign_id, jobs)
-    dispatcher.wake()
-    return await campaigns.get(db, campaign_id)
 
 
 class CampaignsHandler(ApiHandler):
@@ -43,10 +30,22 @@ class CampaignHandler(ApiHandler):
         self.finish()
 
 
-class CampaignSendHandler(ApiHandler):
-    async def post(self, campaign_id):
+class CampaignActionHandler(ApiHandler):
+    """`POST /api/v1/campaigns/{id}/{action}`: send, pause, resume, cancel or retry-failed."""
+
+    async def post(self, campaign_id, action):
         campaign_id = validation.positive_id(campaign_id, "id")
-        self.write_json(await send_campaign(self.db, self.dispatcher, campaign_id), status=202)
+        if action == "send":
+            campaign = await campaign_actions.send(self.db, self.dispatcher, campaign_id)
+        elif action == "pause":
+            campaign = await campaign_actions.pause(self.db, self.email_client, campaign_id)
+        elif action == "resume":
+            campaign = await campaign_actions.resume(self.db, self.email_client, self.dispatcher, campaign_id)
+        elif action == "cancel":
+            campaign = await campaign_actions.cancel(self.db, self.email_client, campaign_id)
+        else:
+            campaign = await campaign_actions.retry_failed(self.db, self.dispatcher, campaign_id)
+        self.write_json(campaign, status=202 if action in ("send", "retry-failed") else 200)
 
 
 class CampaignJobsHandler(ApiHandler):

@@ -1,17 +1,7 @@
-"""JSON API: gateway settings (kept by email_client) and the job results it reports."""
-
-import logging
+"""JSON API: gateway settings, kept by email_client."""
 
 from web import inputs, validation
-from web.errors import InvalidInput
 from web.handlers.base import ApiHandler
-from web.repositories import dispatch
-
-log = logging.getLogger(__name__)
-
-RESULT_STATUSES = {"sent", "failed", "retrying"}
-MAX_RESULTS_PER_BATCH = 10_000
-MAX_ERROR_LENGTH = 2000
 
 
 class SettingsHandler(ApiHandler):
@@ -23,54 +13,3 @@ class SettingsHandler(ApiHandler):
         saved = await self.email_client.put_settings(settings)
         self.application.settings["settings_status"].forget()
         self.write_json(saved)
-
-
-def _result(item, position: int) -> dict:
-    if not isinstance(item, dict):
-        raise InvalidInput(f"results[{position}] must be an object", field="results")
-    status = item.get("status")
-    if status not in RESULT_STATUSES:
-        raise InvalidInput(f"results[{position}].status must be one of sent, failed, retrying", field="results")
-    attempt = item.get("attempt", 1)
-    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 0:
-        raise InvalidInput(f"results[{position}].attempt must be a non-negative integer", field="results")
-    error = item.get("error")
-    message_id = item.get("message_id")
-    if error is not None and not isinstance(error, str) or message_id is not None and not isinstance(message_id, str):
-        raise InvalidInput(f"results[{position}]: error and message_id must be strings or null", field="results")
-    return {
-        "job_id": validation.positive_id(item.get("job_id"), f"results[{position}].job_id"),
-        "campaign_id": validation.positive_id(item.get("campaign_id"), f"results[{position}].campaign_id"),
-        "status": status,
-        "attempt": attempt,
-        "message_id": message_id[:200] if message_id else None,
-        "error": error[:MAX_ERROR_LENGTH] if error else None,
-    }
-
-
-def latest_per_job(results: list[dict]) -> list[dict]:
-    """Keep one result per job: a final one (sent or failed) over `retrying`, else the last."""
-    chosen: dict[int, dict] = {}
-    for result in results:
-        current = chosen.get(result["job_id"])
-        if current is None or current["status"] == "retrying":
-            chosen[result["job_id"]] = result
-    return list(chosen.values())
-
-
-class JobResultsHandler(ApiHandler):
-    """Takes a batch of job outcomes from email_client."""
-
-    async def post(self):
-        data = validation.parse_json_object(self.request.body)
-        items = data.get("results")
-        if not isinstance(items, list):
-            raise InvalidInput("results must be a list", field="results")
-        if len(items) > MAX_RESULTS_PER_BATCH:
-            raise InvalidInput(f"send at most {MAX_RESULTS_PER_BATCH} results per batch", field="results")
-        results = latest_per_job([_result(item, position) for position, item in enumerate(items)])
-        updated, campaign_ids = await dispatch.record_results(self.db, results)
-        finished = await dispatch.finish_done_campaigns(self.db, campaign_ids)
-        for campaign_id in finished:
-            log.info("campaign %d: finished", campaign_id)
-        self.write_json({"updated": updated})

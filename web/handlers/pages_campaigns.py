@@ -1,8 +1,7 @@
 """Pages: campaigns, their form, sending one, and its jobs."""
 
-from web import inputs
+from web import campaign_actions, inputs
 from web.errors import Conflict, DomainError, InvalidInput, NotFound
-from web.handlers.api_campaigns import send_campaign
 from web.handlers.pages_base import PageHandler, id_from_path, page_url, split_error
 from web.repositories import campaigns, segments, templates
 
@@ -114,28 +113,47 @@ class CampaignPage(PageHandler):
             previous_url = page_url(path, status=job_status, after=previous, limit=limit_argument)
         if jobs["next"] is not None:
             next_url = page_url(path, status=job_status, after=jobs["next"], limit=limit_argument)
+        failures = await campaigns.recent_failures(self.db, campaign["id"]) if campaign["counts"]["failed"] else []
         self.render_page("campaign.html", status=status, campaign=campaign, jobs=jobs["items"],
                          job_status=job_status, job_statuses=campaigns.JOB_STATUSES, after=after, limit=limit,
-                         next_url=next_url, previous_url=previous_url, send_error=send_error)
+                         next_url=next_url, previous_url=previous_url, send_error=send_error, failures=failures)
 
 
-class SendCampaignPage(CampaignPage):
-    """The Send button: the same function as `POST /api/v1/campaigns/{id}/send`."""
+class CampaignActionPage(CampaignPage):
+    """The buttons of a campaign: the same actions as `POST /api/v1/campaigns/{id}/{action}`."""
 
-    async def get(self, campaign_id):
+    MESSAGES = {
+        "send": "Campaign {name} is sending to {jobs_total} contact(s).",
+        "pause": "Campaign {name} is paused.",
+        "resume": "Campaign {name} is sending again.",
+        "cancel": "Campaign {name} is cancelled; its unsent jobs are cancelled.",
+        "retry-failed": "The failed jobs of campaign {name} are being sent again.",
+    }
+
+    async def get(self, campaign_id, action):
         self.redirect(f"/campaigns/{id_from_path(campaign_id, 'campaign')}")
 
-    async def post(self, campaign_id):
+    async def post(self, campaign_id, action):
         campaign_id = id_from_path(campaign_id, "campaign")
         try:
-            campaign = await send_campaign(self.db, self.dispatcher, campaign_id)
+            campaign = await self.run_action(campaign_id, action)
         except NotFound:
             raise
         except DomainError as error:
             await self.render_campaign(await campaigns.get(self.db, campaign_id), error.status_code, error.message)
             return
-        self.redirect_with_flash(f"/campaigns/{campaign_id}",
-                                 f"Campaign {campaign['name']} is sending to {campaign['jobs_total']} contact(s).")
+        self.redirect_with_flash(f"/campaigns/{campaign_id}", self.MESSAGES[action].format(**campaign))
+
+    async def run_action(self, campaign_id: int, action: str) -> dict:
+        if action == "send":
+            return await campaign_actions.send(self.db, self.dispatcher, campaign_id)
+        if action == "pause":
+            return await campaign_actions.pause(self.db, self.email_client, campaign_id)
+        if action == "resume":
+            return await campaign_actions.resume(self.db, self.email_client, self.dispatcher, campaign_id)
+        if action == "cancel":
+            return await campaign_actions.cancel(self.db, self.email_client, campaign_id)
+        return await campaign_actions.retry_failed(self.db, self.dispatcher, campaign_id)
 
 
 def routes(id_pattern: str) -> list:
@@ -145,5 +163,5 @@ def routes(id_pattern: str) -> list:
         (rf"/campaigns/{id_pattern}", CampaignPage),
         (rf"/campaigns/{id_pattern}/edit", EditCampaignPage),
         (rf"/campaigns/{id_pattern}/delete", DeleteCampaignPage),
-        (rf"/campaigns/{id_pattern}/send", SendCampaignPage),
+        (rf"/campaigns/{id_pattern}/(send|pause|resume|cancel|retry-failed)", CampaignActionPage),
     ]

@@ -18,7 +18,8 @@ RECENT_CAMPAIGNS = 10
 class DashboardPage(PageHandler):
     async def get(self):
         self.render_page("dashboard.html", totals=await campaigns.totals(self.db),
-                         campaigns=await campaigns.recent(self.db, RECENT_CAMPAIGNS))
+                         campaigns=await campaigns.recent(self.db, RECENT_CAMPAIGNS),
+                         paused=await campaigns.paused(self.db))
 
 
 class SettingsPage(PageHandler):

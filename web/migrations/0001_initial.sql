@@ -43,17 +43,22 @@ CREATE TABLE campaigns (
     template_id      bigint REFERENCES templates ON DELETE SET NULL,
     subject          text NOT NULL,
     status           text NOT NULL DEFAULT 'draft'
-                     CHECK (status IN ('draft', 'sending', 'finished')),
+                     CHECK (status IN ('draft', 'sending', 'paused', 'cancelled', 'finished')),
+    pause_reason     text,
     html             text,
     text             text,
     jobs_total       integer NOT NULL DEFAULT 0,
-    -- Highest job id that email_client has acknowledged.
+    -- Each "retry failed jobs" starts a new round of hand-over.
+    dispatch_round   integer NOT NULL DEFAULT 0,
+    -- Highest job id of this round that email_client has acknowledged.
     dispatch_cursor  bigint NOT NULL DEFAULT 0,
+    -- Why the last hand-over failed (email_client unreachable), until one succeeds.
+    dispatch_error   text,
     created_at       timestamptz NOT NULL DEFAULT now(),
     sent_at          timestamptz,
     finished_at      timestamptz
 );
-CREATE INDEX campaigns_sending_idx ON campaigns (id) WHERE status = 'sending';
+CREATE INDEX campaigns_active_idx ON campaigns (id) WHERE status IN ('sending', 'paused');
 
 -- One email to one contact in one campaign. The address is copied so that the
 -- record stays whole when the contact is deleted.
@@ -63,7 +68,7 @@ CREATE TABLE jobs (
     contact_id   bigint REFERENCES contacts ON DELETE SET NULL,
     email        text NOT NULL,
     status       text NOT NULL DEFAULT 'pending'
-                 CHECK (status IN ('pending', 'retrying', 'sent', 'failed')),
+                 CHECK (status IN ('pending', 'retrying', 'sent', 'failed', 'cancelled')),
     attempts     integer NOT NULL DEFAULT 0,
     message_id   text,
     error        text,
@@ -71,3 +76,43 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_campaign_idx ON jobs (campaign_id, id);
 CREATE INDEX jobs_campaign_status_idx ON jobs (campaign_id, status, id);
+
+-- Jobs per campaign and status, kept by statement-level triggers so that a
+-- campaign's counts cost one index lookup whatever its size. Each INSERT or
+-- UPDATE of jobs adjusts the counts once, from its transition tables.
+CREATE TABLE campaign_job_counts (
+    campaign_id  bigint NOT NULL REFERENCES campaigns ON DELETE CASCADE,
+    status       text NOT NULL,
+    jobs         bigint NOT NULL,
+    PRIMARY KEY (campaign_id, status)
+);
+
+CREATE FUNCTION count_inserted_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO campaign_job_counts (campaign_id, status, jobs)
+    SELECT campaign_id, status, count(*) FROM inserted GROUP BY campaign_id, status
+    ON CONFLICT (campaign_id, status) DO UPDATE SET jobs = campaign_job_counts.jobs + EXCLUDED.jobs;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION count_updated_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO campaign_job_counts (campaign_id, status, jobs)
+    SELECT campaign_id, status, sum(change) FROM (
+        SELECT campaign_id, status, -1 AS change FROM before_update
+        UNION ALL
+        SELECT campaign_id, status, 1 AS change FROM after_update
+    ) AS changes
+    GROUP BY campaign_id, status
+    HAVING sum(change) <> 0
+    -- Sorted so that concurrent statements lock count rows in one order.
+    ORDER BY campaign_id, status
+    ON CONFLICT (campaign_id, status) DO UPDATE SET jobs = campaign_job_counts.jobs + EXCLUDED.jobs;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER jobs_counted_on_insert AFTER INSERT ON jobs
+    REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION count_inserted_jobs();
+CREATE TRIGGER jobs_counted_on_update AFTER UPDATE ON jobs
+    REFERENCING OLD TABLE AS before_update NEW TABLE AS after_update
+    FOR EACH STATEMENT EXECUTE FUNCTION count_updated_jobs();

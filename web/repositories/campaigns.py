@@ -5,22 +5,28 @@ import psycopg2.errors
 from web.errors import Conflict, InvalidInput, NotFound
 from web.repositories import page_of
 
-JOB_STATUSES = ("pending", "retrying", "sent", "failed")
+JOB_STATUSES = ("pending", "retrying", "sent", "failed", "cancelled")
 _COLUMNS = """
-    c.id, c.name, c.segment_id, c.template_id, c.subject, c.status, c.jobs_total,
-    c.created_at, c.sent_at, c.finished_at,
+    c.id, c.name, c.segment_id, c.template_id, c.subject, c.status, c.pause_reason, c.dispatch_error,
+    c.jobs_total, c.created_at, c.sent_at, c.finished_at,
     s.name AS segment_name, t.name AS template_name
 """
 _FROM = " FROM campaigns c LEFT JOIN segments s ON s.id = c.segment_id LEFT JOIN templates t ON t.id = c.template_id"
 
 
-async def counts_by_status(db, campaign_id: int) -> dict[str, int]:
-    rows = await db.fetch_all(
-        "SELECT status, count(*) AS n FROM jobs WHERE campaign_id = %s GROUP BY status", (campaign_id,)
+async def _attach_counts(db, rows: list[dict]) -> None:
+    """Set `counts` (jobs by status) on each campaign row, with one query."""
+    counts = {row["id"]: dict.fromkeys(JOB_STATUSES, 0) for row in rows}
+    if not counts:
+        return
+    found = await db.fetch_all(
+        "SELECT campaign_id, status, jobs FROM campaign_job_counts WHERE campaign_id = ANY(%s::bigint[])",
+        (list(counts),),
     )
-    counts = dict.fromkeys(JOB_STATUSES, 0)
-    counts.update({row["status"]: row["n"] for row in rows})
-    return counts
+    for item in found:
+        counts[item["campaign_id"]][item["status"]] = item["jobs"]
+    for row in rows:
+        row["counts"] = counts[row["id"]]
 
 
 async def get(db, campaign_id: int) -> dict:
@@ -28,7 +34,7 @@ async def get(db, campaign_id: int) -> dict:
     row = await db.fetch_one(f"SELECT {_COLUMNS} {_FROM} WHERE c.id = %s", (campaign_id,))
     if row is None:
         raise NotFound(f"campaign {campaign_id} not found")
-    row["counts"] = await counts_by_status(db, campaign_id)
+    await _attach_counts(db, [row])
     return row
 
 
@@ -39,9 +45,9 @@ async def list_page(db, *, limit: int, after: int = 0) -> dict:
         f"SELECT {_COLUMNS} {_FROM} WHERE {condition} ORDER BY c.id DESC LIMIT %(limit)s",
         {"after": after, "limit": limit + 1},
     )
-    for row in rows[:limit]:
-        row["counts"] = await counts_by_status(db, row["id"])
-    return page_of(rows, limit)
+    page = page_of(rows, limit)
+    await _attach_counts(db, page["items"])
+    return page
 
 
 async def create(db, campaign: dict) -> dict:
@@ -115,6 +121,93 @@ async def start_sending(transaction, campaign_id: int) -> int:
     return jobs
 
 
+async def _lock(transaction, campaign_id: int) -> dict:
+    campaign = await transaction.fetch_one(
+        "SELECT id, name, status FROM campaigns WHERE id = %s FOR UPDATE", (campaign_id,)
+    )
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} not found")
+    return campaign
+
+
+async def pause(transaction, campaign_id: int, reason: str | None = None) -> None:
+    """Move a sending campaign to `paused`; raise Conflict from any other status."""
+    campaign = await _lock(transaction, campaign_id)
+    if campaign["status"] != "sending":
+        raise Conflict(f"campaign {campaign_id} is {campaign['status']}; only a sending campaign can be paused")
+    await transaction.execute(
+        "UPDATE campaigns SET status = 'paused', pause_reason = %s WHERE id = %s", (reason, campaign_id)
+    )
+
+
+async def resume(transaction, campaign_id: int) -> None:
+    campaign = await _lock(transaction, campaign_id)
+    if campaign["status"] != "paused":
+        raise Conflict(f"campaign {campaign_id} is {campaign['status']}; only a paused campaign can be resumed")
+    await transaction.execute(
+        "UPDATE campaigns SET status = 'sending', pause_reason = NULL WHERE id = %s", (campaign_id,)
+    )
+
+
+async def cancel(transaction, campaign_id: int) -> int:
+    """Cancel a sending or paused campaign: its unsent jobs become `cancelled`. Returns how many."""
+    campaign = await _lock(transaction, campaign_id)
+    if campaign["status"] not in ("sending", "paused"):
+        raise Conflict(f"campaign {campaign_id} is {campaign['status']}; only a sending or paused campaign"
+                       " can be cancelled")
+    await transaction.execute(
+        "UPDATE campaigns SET status = 'cancelled', pause_reason = NULL, finished_at = now() WHERE id = %s",
+        (campaign_id,),
+    )
+    return await transaction.execute(
+        "UPDATE jobs SET status = 'cancelled', updated_at = now()"
+        " WHERE campaign_id = %s AND status IN ('pending', 'retrying')",
+        (campaign_id,),
+    )
+
+
+async def retry_failed(transaction, campaign_id: int) -> int:
+    """Queue the failed jobs of a finished campaign again, in a new hand-over round. Returns how many.
+
+    Raises Conflict unless the campaign is finished, and InvalidInput when none of its jobs failed.
+    """
+    campaign = await _lock(transaction, campaign_id)
+    if campaign["status"] != "finished":
+        raise Conflict(f"campaign {campaign_id} is {campaign['status']}; failed jobs are retried once it is"
+                       " finished")
+    retried = await transaction.execute(
+        "UPDATE jobs SET status = 'pending', error = NULL, updated_at = now()"
+        " WHERE campaign_id = %s AND status = 'failed' AND contact_id IS NOT NULL",
+        (campaign_id,),
+    )
+    if retried == 0:
+        raise InvalidInput(f"campaign {campaign_id} has no failed job to retry")
+    await transaction.execute(
+        "UPDATE campaigns SET status = 'sending', finished_at = NULL, dispatch_round = dispatch_round + 1,"
+        " dispatch_cursor = 0 WHERE id = %s",
+        (campaign_id,),
+    )
+    return retried
+
+
+async def recent_failures(db, campaign_id: int, limit: int = 5) -> list[dict]:
+    """Return the latest distinct failure reasons of a campaign with how many jobs each."""
+    return await db.fetch_all(
+        "SELECT error, count(*) AS jobs, max(updated_at) AS last_at FROM ("
+        "  SELECT error, updated_at FROM jobs WHERE campaign_id = %s AND status = 'failed'"
+        "  ORDER BY updated_at DESC NULLS LAST LIMIT 1000) AS latest"
+        " GROUP BY error ORDER BY max(updated_at) DESC NULLS LAST LIMIT %s",
+        (campaign_id, limit),
+    )
+
+
+async def paused(db) -> list[dict]:
+    """Return the paused campaigns with their reasons, for the dashboard."""
+    return await db.fetch_all(
+        "SELECT id, name, pause_reason FROM campaigns WHERE status = 'paused' ORDER BY id"
+    )
+
+
 async def list_jobs(db, campaign_id: int, *, status: str | None, limit: int, after: int = 0) -> dict:
     params = {"campaign_id": campaign_id, "after": after, "limit": limit + 1, "status": status}
     condition = " AND j.status = %(status)s" if status else ""
@@ -151,7 +244,7 @@ async def totals(db) -> dict[str, int]:
     row = await db.fetch_one(
         "SELECT (SELECT count(*) FROM contacts) AS contacts, (SELECT count(*) FROM segments) AS segments,"
         " (SELECT count(*) FROM templates) AS templates, (SELECT count(*) FROM campaigns) AS campaigns,"
-        " (SELECT count(*) FROM jobs WHERE status = 'sent') AS sent,"
-        " (SELECT count(*) FROM jobs WHERE status = 'failed') AS failed"
+        " (SELECT coalesce(sum(jobs), 0) FROM campaign_job_counts WHERE status = 'sent') AS sent,"
+        " (SELECT coalesce(sum(jobs), 0) FROM campaign_job_counts WHERE status = 'failed') AS failed"
     )
     return row

@@ -5,9 +5,14 @@
 (function () {
   const POLL_INTERVAL_MS = 2000;
   const root = document.getElementById("campaign");
-  if (!root || root.dataset.status !== "sending") {
+  // A paused campaign is watched too: email_client may pause it, and a user may resume it elsewhere.
+  const WATCHED = ["sending", "paused"];
+  if (!root || !WATCHED.includes(root.dataset.status)) {
     return;
   }
+  // Samples of (time, jobs done) over the last RATE_WINDOW_MS give the current rate.
+  const RATE_WINDOW_MS = 10000;
+  const samples = [];
   const campaignId = root.dataset.campaignId;
 
   function statusBadge(status) {
@@ -17,9 +22,34 @@
     return badge;
   }
 
+  function showRate(done) {
+    const now = Date.now();
+    samples.push({ time: now, done: done });
+    while (samples.length > 2 && now - samples[0].time > RATE_WINDOW_MS) {
+      samples.shift();
+    }
+    const first = samples[0];
+    const seconds = (now - first.time) / 1000;
+    if (seconds <= 0) {
+      return;
+    }
+    document.getElementById("campaign-rate").textContent = ((done - first.done) / seconds).toFixed(1);
+    document.getElementById("campaign-rate-text").hidden = false;
+  }
+
+  function showNotices(campaign) {
+    document.getElementById("campaign-paused").hidden = campaign.status !== "paused";
+    document.getElementById("campaign-pause-reason").textContent = campaign.pause_reason || "";
+    const waiting = campaign.status === "sending" && Boolean(campaign.dispatch_error);
+    document.getElementById("campaign-waiting").hidden = !waiting;
+    document.getElementById("campaign-dispatch-error").textContent = campaign.dispatch_error || "";
+  }
+
   function showCampaign(campaign) {
     const counts = campaign.counts;
-    const done = counts.sent + counts.failed;
+    const done = counts.sent + counts.failed + counts.cancelled;
+    showRate(done);
+    showNotices(campaign);
     document.getElementById("campaign-status").replaceChildren(statusBadge(campaign.status));
     root.dataset.status = campaign.status;
     for (const element of root.querySelectorAll("[data-count]")) {
@@ -88,7 +118,7 @@
       const campaign = await fetchJson("/api/v1/campaigns/" + campaignId);
       showCampaign(campaign);
       showJobs(await fetchJson(jobsUrl()));
-      if (campaign.status !== "sending") {
+      if (!WATCHED.includes(campaign.status)) {
         return;
       }
     } catch (error) {
