@@ -6,8 +6,10 @@ The whole import runs in one transaction: it lands completely or not at all,
 while each invalid row is skipped and reported with its line number.
 """
 
+import asyncio
 import csv
 import io
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -19,7 +21,7 @@ from web.validation import MAX_NAME_LENGTH, email_address
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 2000
+BATCH_SIZE = 5000
 MAX_REPORTED_ERRORS = 1000
 MAX_FIELD_LENGTH = 10_000
 DELIMITERS = (",", ";", "\t")
@@ -154,45 +156,83 @@ async def import_contacts(db, upload: BinaryIO, segment_id: int | None = None) -
     has no usable header, or names an unknown segment.
     """
     report = ImportReport()
+    loop = asyncio.get_running_loop()
     async with db.transaction() as transaction:
         if segment_id is not None:
             await segments_repository.get(transaction, segment_id)
+        writer = _BatchWriter(transaction, report, segment_id)
         try:
-            rows = _RowReader(upload)
-            first_line_of = {}
-            batch = []
-            for line, contact in rows:
-                if isinstance(contact, str):
-                    report.skip(line, contact)
-                    continue
-                key = contact["email"].lower()
-                if key in first_line_of:
-                    report.skip(line, f"duplicate of line {first_line_of[key]} (addresses are compared ignoring case)")
-                    continue
-                first_line_of[key] = line
-                batch.append(contact)
-                if len(batch) >= BATCH_SIZE:
-                    await _write(transaction, batch, report, segment_id)
-                    batch = []
-            await _write(transaction, batch, report, segment_id)
+            # Parsing runs in a thread, so that it overlaps with the database
+            # writing the previous batch.
+            batches = await loop.run_in_executor(None, _BatchReader, upload, report)
+            while batch := await loop.run_in_executor(None, batches.next_batch):
+                await writer.write(batch)
         except UnicodeDecodeError as error:
             raise InvalidInput(
                 f"the file is not valid UTF-8 (byte {error.start} of a read block); save it as UTF-8 and retry"
             ) from None
+        finally:
+            await writer.flush()
     log.info("imported contacts: %d created, %d updated, %d skipped, segment %s",
              report.created, report.updated, report.skipped, segment_id)
     return report
 
 
-async def _write(transaction, batch: list[dict], report: ImportReport, segment_id: int | None) -> None:
-    if not batch:
-        return
-    results = await contacts_repository.upsert_batch(transaction, batch)
-    for result in results:
-        if result["created"]:
-            report.created += 1
-        else:
-            report.updated += 1
-    ids = [result["id"] for result in results]
-    if segment_id is not None:
-        await segments_repository.add_contacts(transaction, segment_id, ids)
+class _BatchReader:
+    """Parses the file a batch of valid, distinct contacts at a time; reports the rows it skips."""
+
+    def __init__(self, upload: BinaryIO, report: ImportReport):
+        self._rows = iter(_RowReader(upload))
+        self._report = report
+        self._first_line_of: dict[str, int] = {}
+
+    def next_batch(self) -> list[dict]:
+        """Return up to BATCH_SIZE contacts; an empty list at the end of the file."""
+        batch = []
+        for line, contact in self._rows:
+            if isinstance(contact, str):
+                self._report.skip(line, contact)
+                continue
+            key = contact["email"].lower()
+            if key in self._first_line_of:
+                self._report.skip(line, f"duplicate of line {self._first_line_of[key]}"
+                                        " (addresses are compared ignoring case)")
+                continue
+            self._first_line_of[key] = line
+            # Encoded here, in the parsing thread, rather than on the event loop.
+            contact["attributes"] = json.dumps(contact["attributes"], ensure_ascii=False)
+            batch.append(contact)
+            if len(batch) >= BATCH_SIZE:
+                break
+        return batch
+
+
+class _BatchWriter:
+    """Writes one batch while the next one is parsed.
+
+    `write` starts a batch's statements and returns at once, after waiting
+    for the batch before it: the connection runs one statement at a time,
+    and the parser gets the time the database spends on the previous batch.
+    """
+
+    def __init__(self, transaction, report: ImportReport, segment_id: int | None):
+        self._transaction = transaction
+        self._report = report
+        self._segment_id = segment_id
+        self._running: asyncio.Task | None = None
+
+    async def write(self, batch: list[dict]) -> None:
+        await self.flush()
+        if batch:
+            self._running = asyncio.ensure_future(self._write(batch))
+
+    async def flush(self) -> None:
+        """Wait for the batch in progress; re-raise its error."""
+        running, self._running = self._running, None
+        if running is not None:
+            await running
+
+    async def _write(self, batch: list[dict]) -> None:
+        created, updated = await contacts_repository.upsert_batch(self._transaction, batch, self._segment_id)
+        self._report.created += created
+        self._report.updated += updated
