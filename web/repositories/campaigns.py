@@ -108,7 +108,7 @@ async def start_sending(transaction, campaign_id: int) -> int:
     jobs = await transaction.execute(
         "INSERT INTO jobs (campaign_id, contact_id, email)"
         " SELECT %s, c.id, c.email FROM segment_contacts m JOIN contacts c ON c.id = m.contact_id"
-        " WHERE m.segment_id = %s ORDER BY c.id",
+        " WHERE m.segment_id = %s",
         (campaign_id, campaign["segment_id"]),
     )
     if jobs == 0:
@@ -177,7 +177,8 @@ async def retry_failed(transaction, campaign_id: int) -> int:
                        " finished")
     retried = await transaction.execute(
         "UPDATE jobs SET status = 'pending', error = NULL, updated_at = now()"
-        " WHERE campaign_id = %s AND status = 'failed' AND contact_id IS NOT NULL",
+        " WHERE campaign_id = %s AND status = 'failed'"
+        " AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = jobs.contact_id)",
         (campaign_id,),
     )
     if retried == 0:
