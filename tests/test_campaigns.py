@@ -7,7 +7,7 @@ import aiohttp
 import pytest
 import tornado.web
 
-from tests.conftest import ApiClient
+from tests.conftest import COOKIE_SECRET, ApiClient, create_api_token
 from tests.processes import free_port
 from web.app import WebService
 from web.config import load_config
@@ -66,10 +66,12 @@ async def campaign_api(database_url, fake_email_client):
         "DATABASE_URL": database_url, "WEB_PORT": str(port),
         "WEB_EMAIL_CLIENT_URL": f"http://127.0.0.1:{fake_email_client.port}",
         "WEB_DISPATCH_CHUNK_SIZE": "40",
+        "WEB_COOKIE_SECRET": COOKIE_SECRET,
     })
     service = WebService(config)
     await service.start()
-    async with aiohttp.ClientSession() as session:
+    token = await create_api_token(service)
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
         yield ApiClient(f"http://127.0.0.1:{port}", session)
     await service.stop()
 
@@ -362,3 +364,24 @@ async def test_full_backlog_stops_hand_over(campaign_api, fake_email_client):
 
     await wait_for(all_handed_over)
     assert len(set(fake_email_client.job_ids())) == 100
+
+
+async def test_contact_deleted_before_hand_over_fails_its_job(campaign_api, fake_email_client):
+    fake_email_client.down = True
+    campaign = await draft(campaign_api, contacts=3)
+    await campaign_api.post(f"/api/v1/campaigns/{campaign['id']}/send")
+    _, jobs = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}/jobs")
+    deleted = jobs["items"][0]
+    status, _ = await campaign_api.delete(f"/api/v1/contacts/{deleted['contact_id']}")
+    assert status == 204
+    fake_email_client.down = False
+
+    async def two_handed_over():
+        return len(fake_email_client.job_ids()) == 2
+
+    await wait_for(two_handed_over)
+    _, failed = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}/jobs?status=failed")
+    assert [job["id"] for job in failed["items"]] == [deleted["id"]]
+    assert "contact was deleted" in failed["items"][0]["error"]
+    assert failed["items"][0]["email"] == deleted["email"]
+    assert deleted["id"] not in fake_email_client.job_ids()
