@@ -92,7 +92,9 @@ class ValkeyServer:
             "--save", "",
             "--logfile", str(self.data_dir / "valkey.log"),
         ]
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        # A session of its own, so that a Ctrl-C in the terminal reaches the
+        # launcher only, which stops valkey after the services that use it.
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
