@@ -1,7 +1,9 @@
-"""HTTP API of email_client: queue chunks of jobs, read and change settings, health check.
+"""HTTP API of email_client: queue chunks of jobs, pause, resume and cancel
+campaigns, read and change settings, health check.
 
 Every response is JSON. Invalid input gets a 400 with `{"error": ...}`, plus
-`field` when one field is at fault. An unreachable Redis gets a 503.
+`field` when one field is at fault. Pausing or resuming a cancelled campaign
+gets a 409. An unreachable Redis gets a 503.
 """
 
 import json
@@ -11,14 +13,14 @@ from typing import Any
 
 import redis.asyncio as redis
 import tornado.web
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from common.config import Config
+from email_client.campaigns import CANCELLED, PAUSED, SENDING, CampaignCancelled, Campaigns
 from email_client.chunks import parse_chunk
 from email_client.errors import InvalidInput
 from email_client.keys import Keys
 from email_client.queues import Queues
+from email_client.redis_guard import UNAVAILABLE
 from email_client.settings_store import SettingsStore, validate_changes
 
 log = logging.getLogger(__name__)
@@ -43,10 +45,19 @@ class JsonHandler(tornado.web.RequestHandler):
         log.info("%s %s rejected: %s", self.request.method, self.request.path, error.message)
         self.send_json(400, error.as_json())
 
+    def log_exception(self, typ, value, tb) -> None:
+        # An unavailable Redis is an outage, not a bug: one line without a traceback.
+        if isinstance(value, UNAVAILABLE):
+            log.warning(
+                "%s %s: Redis is unavailable: %s; responded 503", self.request.method, self.request.path, value
+            )
+            return
+        super().log_exception(typ, value, tb)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info = kwargs.get("exc_info")
         error = exc_info[1] if exc_info else None
-        if isinstance(error, (RedisConnectionError, RedisTimeoutError)):
+        if isinstance(error, UNAVAILABLE):
             self.send_json(503, {"error": f"Redis is unavailable: {error}; try again later"})
             return
         if isinstance(error, tornado.web.HTTPError) and status_code < 500:
@@ -61,16 +72,46 @@ class JobsHandler(JsonHandler):
         self.queues = queues
 
     async def post(self, campaign_id: str) -> None:
-        """Queue a chunk of jobs and respond 202 with how many were queued and ignored."""
+        """Queue a chunk of jobs; respond 202 with how many were queued and ignored, and the backlog."""
         try:
             chunk = parse_chunk(int(campaign_id), self.json_body())
         except InvalidInput as error:
             self.reject(error)
             return
-        queued = await self.queues.queue_chunk(chunk)
-        ignored = len(chunk.jobs) - queued
-        log.info("campaign %d: queued %d jobs, ignored %d that were queued before", chunk.campaign_id, queued, ignored)
-        self.send_json(202, {"queued": queued, "ignored": ignored})
+        outcome = await self.queues.queue_chunk(chunk)
+        ignored = len(chunk.jobs) - outcome.queued
+        log.info(
+            "campaign %d round %d: queued %d jobs, ignored %d queued before or cancelled; backlog %d",
+            chunk.campaign_id, chunk.round, outcome.queued, ignored, outcome.backlog,
+        )
+        self.send_json(202, {"queued": outcome.queued, "ignored": ignored, "backlog": outcome.backlog})
+
+
+class CampaignActionHandler(JsonHandler):
+    """POST /api/v1/campaigns/{id}/pause, /resume or /cancel; each may be repeated."""
+
+    def initialize(self, campaigns: Campaigns) -> None:
+        self.campaigns = campaigns
+
+    async def post(self, campaign_id: str, action: str) -> None:
+        number = int(campaign_id)
+        if number < 1:
+            self.reject(InvalidInput(f"campaign id must be a positive integer, got {campaign_id}"))
+            return
+        try:
+            if action == "pause":
+                await self.campaigns.pause(number, "paused by a user")
+                body = {"status": PAUSED}
+            elif action == "resume":
+                await self.campaigns.resume(number)
+                body = {"status": SENDING}
+            else:
+                body = {"status": CANCELLED, "dropped": await self.campaigns.cancel(number)}
+        except CampaignCancelled as error:
+            log.info("%s %s rejected: %s", self.request.method, self.request.path, error)
+            self.send_json(409, {"error": str(error), "status": CANCELLED})
+            return
+        self.send_json(200, body)
 
 
 class SettingsHandler(JsonHandler):
@@ -113,6 +154,11 @@ def make_app(config: Config, client: redis.Redis) -> tornado.web.Application:
     return tornado.web.Application(
         [
             (r"/api/v1/campaigns/([0-9]+)/jobs", JobsHandler, {"queues": Queues(client, keys)}),
+            (
+                r"/api/v1/campaigns/([0-9]+)/(pause|resume|cancel)",
+                CampaignActionHandler,
+                {"campaigns": Campaigns(client, keys)},
+            ),
             (r"/api/v1/settings", SettingsHandler, {"settings": SettingsStore(client, keys)}),
             (r"/healthz", HealthHandler, {"client": client}),
         ],

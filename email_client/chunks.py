@@ -17,13 +17,18 @@ class Job:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A validated chunk: the campaign's template and its jobs in ascending id order."""
+    """A validated chunk: the campaign's template and its jobs in ascending id order.
+
+    `round` counts how often web handed the campaign's failed jobs over again;
+    the highest queued job id is kept per round.
+    """
 
     campaign_id: int
     subject: str
     html: str
     text: str
     jobs: list[Job]
+    round: int = 0
 
 
 def _is_positive_int(value: Any) -> bool:
@@ -53,6 +58,15 @@ def _parse_campaign(campaign_id: int, campaign: Any) -> tuple[str, str, str]:
     return campaign["subject"], campaign["html"], text
 
 
+def _parse_round(body: dict[str, Any]) -> int:
+    value = body.get("round", 0)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput(f"round must be an integer of 0 or more, got {value!r}", "round")
+    return value
+
+
 def _parse_job(index: int, job: Any) -> Job:
     where = f"jobs[{index}]"
     if not isinstance(job, dict):
@@ -76,16 +90,18 @@ def _parse_job(index: int, job: Any) -> Job:
 def parse_chunk(campaign_id: int, body: Any) -> Chunk:
     """Validate a chunk for campaign `campaign_id` of the URL.
 
-    Raises InvalidInput naming the first invalid field. Invalid are: a
-    campaign that does not match the URL, a template that does not compile,
-    more than MAX_JOBS_PER_CHUNK jobs, a job id that is not a positive integer
-    or occurs twice, and a contact without an email address.
+    Raises InvalidInput naming the first invalid field. These are invalid: a
+    campaign that does not match the URL, a template that does not compile
+    and a round that is not an integer of 0 or more. So are more than
+    MAX_JOBS_PER_CHUNK jobs, a job id that is not a positive integer or
+    occurs twice, and a contact without an email address.
     """
     if not _is_positive_int(campaign_id):
         raise InvalidInput(f"campaign id must be a positive integer, got {campaign_id}")
     if not isinstance(body, dict):
         raise InvalidInput("the request body must be a JSON object with campaign and jobs")
     subject, html, text = _parse_campaign(campaign_id, body.get("campaign"))
+    dispatch_round = _parse_round(body)
 
     jobs = body.get("jobs")
     if not isinstance(jobs, list):
@@ -97,10 +113,10 @@ def parse_chunk(campaign_id: int, body: Any) -> Chunk:
         )
     parsed = [_parse_job(index, job) for index, job in enumerate(jobs)]
 
-    # Queueing drops every job at or below the highest id queued so far, so
-    # the jobs must be queued in ascending id order.
+    # Queueing drops every job at or below the highest id queued so far in
+    # the round, so the jobs must be queued in ascending id order.
     parsed.sort(key=lambda job: job.id)
     for previous, job in zip(parsed, parsed[1:]):
         if previous.id == job.id:
             raise InvalidInput(f"job id {job.id} occurs twice in the chunk", "jobs")
-    return Chunk(campaign_id=campaign_id, subject=subject, html=html, text=text, jobs=parsed)
+    return Chunk(campaign_id=campaign_id, subject=subject, html=html, text=text, jobs=parsed, round=dispatch_round)

@@ -20,17 +20,35 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("web_url", str, "base URL of the web service that receives job results"),
     Setting("gateway_url", str, "base URL of the email gateway API"),
     Setting("concurrency", int, "maximum number of sends in flight per process"),
+    Setting(
+        "rate_limit",
+        int,
+        "maximum number of gateway attempts per second, shared by all email_client processes on one Redis; "
+        "0 means unlimited. Every process should have the same value",
+    ),
     Setting("max_attempts", int, "maximum number of gateway attempts per job, the first included"),
     Setting("retry_base_delay", float, "delay before the first retry, in seconds; doubled for each later retry"),
     Setting("retry_max_delay", float, "maximum delay between two attempts, in seconds"),
     Setting("gateway_timeout", float, "time limit of one gateway request, in seconds"),
+    Setting(
+        "pause_after_refusals",
+        int,
+        "number of credential refusals (401, 403) in a row, counted across all processes, "
+        "after which the campaign of the refused job is paused",
+    ),
+    Setting(
+        "claim_idle_seconds",
+        float,
+        "seconds a job or result must have gone untouched before another process takes it over "
+        "from a process that stopped",
+    ),
     Setting("report_batch_size", int, "maximum number of job results posted to web in one request"),
     Setting("consumer_name", str, "name of this process in the Redis consumer groups; empty means hostname-pid"),
     Setting("log_level", str, "minimum level of logged messages: DEBUG, INFO, WARNING or ERROR"),
 )
 
-_POSITIVE = ("concurrency", "max_attempts", "report_batch_size")
-_NOT_NEGATIVE = ("retry_base_delay", "retry_max_delay")
+_POSITIVE = ("concurrency", "max_attempts", "report_batch_size", "pause_after_refusals")
+_NOT_NEGATIVE = ("retry_base_delay", "retry_max_delay", "rate_limit")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -48,6 +66,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             raise ConfigError(f"{name} must not be negative, got {config[name]}")
     if config.gateway_timeout <= 0:
         raise ConfigError(f"gateway_timeout must be more than 0 seconds, got {config.gateway_timeout}")
+    if config.claim_idle_seconds <= 0:
+        raise ConfigError(f"claim_idle_seconds must be more than 0 seconds, got {config.claim_idle_seconds}")
     if config.log_level.upper() not in _LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, got {config.log_level!r}")
     if not config.consumer_name:

@@ -31,7 +31,11 @@ class PermanentGatewayError(GatewayError):
 
 
 class CredentialsRejected(GatewayError):
-    """The gateway rejected the username or password (HTTP 401 or 403)."""
+    """The gateway rejected the username or password; `status` is 401 or 403."""
+
+    def __init__(self, reason: str, status: int):
+        super().__init__(reason)
+        self.status = status
 
 
 class TemporaryGatewayError(GatewayError):
@@ -166,7 +170,7 @@ def _message_id_or_raise(status: int, body: dict[str, Any]) -> str:
             return message_id
         raise PermanentGatewayError(f"gateway responded 409 without a message_id: {error}")
     if status in (401, 403):
-        raise CredentialsRejected(f"gateway rejected the credentials ({status}): {error}")
+        raise CredentialsRejected(f"gateway rejected the credentials ({status}): {error}", status)
     if status == 429 or status >= 500:
         raise TemporaryGatewayError(f"gateway responded {status}: {error}")
     raise PermanentGatewayError(f"gateway responded {status}: {error}")

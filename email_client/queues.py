@@ -1,8 +1,11 @@
-"""Reads and writes of the job stream, the result stream and the campaign hashes.
+"""Reads and writes of the job streams, the result stream and the campaign hashes.
 
-A job entry has the fields `campaign_id`, `job_id` and `contact` (JSON). A
-result entry has one field, `result`: the JSON object that web's
-`POST /api/v1/internal/job-results` takes in its `results` list.
+Each campaign has its own job stream, so that workers can read several
+campaigns side by side. The set of active campaigns names the streams to
+read. A job entry has the fields `campaign_id`, `job_id` and `contact` (JSON).
+A result entry has one field: `result`, the JSON object that web's
+`POST /api/v1/internal/job-results` takes in its `results` list, or `event`,
+an object of its `events` list.
 """
 
 import json
@@ -14,48 +17,74 @@ import redis.asyncio as redis
 from email_client.chunks import Chunk
 from email_client.keys import JOB_GROUP, Keys
 
-# Appends the jobs above the campaign's highest queued job id to the job
-# stream and raises that id, in one atomic step, so that a chunk offered
-# twice is queued once. Job ids are compared as decimal strings without
-# leading zeros, because Lua numbers lose precision above 2**53.
-# NOTE: campaign hashes are never deleted. They must outlive every chunk that
-# web may offer again, and web sends no message when a campaign is done.
+# Appends the jobs above the highest job id queued in the chunk's round to
+# the campaign's stream and raises that id, in one atomic step, so that a
+# chunk offered twice is queued once. Returns how many jobs were appended
+# and the campaign's backlog. Job ids are compared as decimal strings
+# without leading zeros, because Lua numbers lose precision above 2**53. A
+# cancelled campaign takes no jobs. A paused one keeps its new jobs in the
+# stream but stays out of the active set until it is resumed.
+# The backlog counts entries not yet delivered to a worker (stream length
+# minus pending entries) and the jobs set aside while paused.
+# NOTE: campaign hashes and streams are never deleted. They must outlive
+# every chunk that web may offer again, and web sends no message when a
+# campaign is done.
 _QUEUE_CHUNK = """
 local function greater(a, b)
   if #a ~= #b then return #a > #b end
   return a > b
 end
-redis.call('HSET', KEYS[1], 'subject', ARGV[2], 'html', ARGV[3], 'text', ARGV[4])
-local highest = redis.call('HGET', KEYS[1], 'highest_job_id') or '0'
+local status = redis.call('HGET', KEYS[1], 'status')
 local queued = 0
-for i = 5, #ARGV, 2 do
-  if greater(ARGV[i], highest) then
-    redis.call('XADD', KEYS[2], '*', 'campaign_id', ARGV[1], 'job_id', ARGV[i], 'contact', ARGV[i + 1])
-    highest = ARGV[i]
-    queued = queued + 1
+if status ~= 'cancelled' then
+  redis.call('HSET', KEYS[1], 'subject', ARGV[3], 'html', ARGV[4], 'text', ARGV[5])
+  redis.pcall('XGROUP', 'CREATE', KEYS[2], ARGV[6], '0', 'MKSTREAM')
+  local field = 'highest_job_id:' .. ARGV[2]
+  local highest = redis.call('HGET', KEYS[1], field) or '0'
+  for i = 7, #ARGV, 2 do
+    if greater(ARGV[i], highest) then
+      redis.call('XADD', KEYS[2], '*', 'campaign_id', ARGV[1], 'job_id', ARGV[i], 'contact', ARGV[i + 1])
+      highest = ARGV[i]
+      queued = queued + 1
+    end
+  end
+  redis.call('HSET', KEYS[1], field, highest)
+  if status ~= 'paused' and redis.call('XLEN', KEYS[2]) > 0 then
+    redis.call('SADD', KEYS[3], ARGV[1])
   end
 end
-redis.call('HSET', KEYS[1], 'highest_job_id', highest)
-return queued
+local backlog = redis.call('LLEN', KEYS[4])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local pending = redis.call('XPENDING', KEYS[2], ARGV[6])[1]
+  backlog = backlog + math.max(0, redis.call('XLEN', KEYS[2]) - pending)
+end
+return {queued, backlog}
 """
 
 # Acknowledges and deletes a job entry and appends its final result in one
 # atomic step. When the entry was acknowledged already, because another
 # consumer claimed it and finished first, nothing is written, so each job
-# gets exactly one final result.
+# gets exactly one final result. An accepted send ends a run of credential
+# refusals even then, because the gateway did take the credentials.
 _FINISH_JOB = """
+if ARGV[5] == '1' then
+  redis.call('DEL', KEYS[4])
+end
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
   return 0
 end
 redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('XADD', KEYS[2], '*', 'result', ARGV[3])
+if redis.call('XLEN', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[3], ARGV[4])
+end
 return 1
 """
 
 
 @dataclass(frozen=True)
 class JobEntry:
-    """A job read from the job stream, with the id of its stream entry."""
+    """A job read from its campaign's job stream, with the id of its stream entry."""
 
     entry_id: str
     campaign_id: int
@@ -90,6 +119,14 @@ class JobResult:
         return json.dumps(asdict(self), ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class QueuedChunk:
+    """Outcome of queueing a chunk: the jobs appended, and the campaign's jobs queued and not yet taken."""
+
+    queued: int
+    backlog: int
+
+
 class Queues:
     """The job and result streams and the campaign templates of one deployment."""
 
@@ -99,14 +136,26 @@ class Queues:
         self._queue_chunk = client.register_script(_QUEUE_CHUNK)
         self._finish_job = client.register_script(_FINISH_JOB)
 
-    async def queue_chunk(self, chunk: Chunk) -> int:
-        """Store the chunk's template and append its new jobs; return how many were appended."""
-        arguments: list[str | int] = [chunk.campaign_id, chunk.subject, chunk.html, chunk.text]
+    async def queue_chunk(self, chunk: Chunk) -> QueuedChunk:
+        """Store the chunk's template and append the jobs not queued before in its round."""
+        arguments: list[str | int] = [
+            chunk.campaign_id, chunk.round, chunk.subject, chunk.html, chunk.text, JOB_GROUP,
+        ]
         for job in chunk.jobs:
             arguments.append(str(job.id))
             arguments.append(json.dumps(job.contact, ensure_ascii=False))
-        keys = [self._keys.campaign(chunk.campaign_id), self._keys.job_stream]
-        return int(await self._queue_chunk(keys=keys, args=arguments))
+        keys = [
+            self._keys.campaign(chunk.campaign_id),
+            self._keys.job_stream(chunk.campaign_id),
+            self._keys.active_campaigns,
+            self._keys.parked_jobs(chunk.campaign_id),
+        ]
+        queued, backlog = await self._queue_chunk(keys=keys, args=arguments)
+        return QueuedChunk(int(queued), int(backlog))
+
+    async def active_campaign_ids(self) -> list[int]:
+        """Return the ids of the campaigns whose jobs workers should read, in ascending order."""
+        return sorted(int(campaign_id) for campaign_id in await self._redis.smembers(self._keys.active_campaigns))
 
     async def load_template(self, campaign_id: int) -> tuple[str, str, str] | None:
         """Return the campaign's subject, html and text, or None if none is stored."""
@@ -119,11 +168,18 @@ class Queues:
         """Append a result that does not finish its job, such as `retrying`."""
         await self._redis.xadd(self._keys.result_stream, {"result": result.to_json()})
 
-    async def finish_job(self, entry_id: str, result: JobResult) -> bool:
+    async def finish_job(self, job: JobEntry, result: JobResult) -> bool:
         """Acknowledge and delete a job entry and append its final result, atomically.
 
-        Returns False, writing nothing, when the entry was acknowledged before.
+        A `sent` result also resets the count of credential refusals in a row.
+        Returns False, writing no result, when the entry was acknowledged before.
         """
-        keys = [self._keys.job_stream, self._keys.result_stream]
-        written = await self._finish_job(keys=keys, args=[JOB_GROUP, entry_id, result.to_json()])
-        return bool(written)
+        keys = [
+            self._keys.job_stream(job.campaign_id),
+            self._keys.result_stream,
+            self._keys.active_campaigns,
+            self._keys.credential_refusals,
+        ]
+        accepted = "1" if result.status == "sent" else "0"
+        arguments = [JOB_GROUP, job.entry_id, result.to_json(), job.campaign_id, accepted]
+        return bool(await self._finish_job(keys=keys, args=arguments))

@@ -1,9 +1,11 @@
-"""The reporter: posts job results from the result stream to web in batches.
+"""The reporter: posts job results and campaign events from the result stream to web in batches.
 
 A batch is acknowledged and deleted from the stream only after web responds
 with 2xx. Until then the reporter posts the same batch again with a capped
 backoff, so results survive web being down, and a batch left by a stopped
-process stays pending in the group to be posted by the next reader.
+process stays pending in the group to be posted by the next reader. A batch
+that web took but that a crash kept from being acknowledged is posted again,
+which web ignores for jobs that already have their final result.
 """
 
 import asyncio
@@ -17,7 +19,8 @@ from redis.exceptions import RedisError
 from yarl import URL
 
 from email_client.keys import RESULT_GROUP, Keys
-from email_client.streams import GroupReader
+from email_client.redis_guard import UNAVAILABLE, RedisGuard
+from email_client.streams import Entry, GroupReader
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +38,20 @@ WARN_EVERY = 10
 class Reporter:
     """Posts results to `{web_url}/api/v1/internal/job-results` as consumer `consumer`."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, web_url: str, batch_size: int, consumer: str):
-        self._reader = GroupReader(client, keys.result_stream, RESULT_GROUP, consumer)
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        guard: RedisGuard,
+        *,
+        web_url: str,
+        batch_size: int,
+        consumer: str,
+        claim_idle: float,
+    ):
+        self._stream = keys.result_stream
+        self._reader = GroupReader(client, RESULT_GROUP, consumer, claim_idle)
+        self._guard = guard
         self._url = web_url.rstrip("/") + "/api/v1/internal/job-results"
         # Shown in log lines, without a password the URL may contain.
         self._shown_url = str(URL(self._url).with_user(None))
@@ -47,7 +62,7 @@ class Reporter:
 
     async def start(self) -> None:
         """Create the result group unless it exists and start posting in a task."""
-        await self._reader.create_group()
+        await self._reader.create_group(self._stream)
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT))
         self._loop_task = asyncio.create_task(self._report_loop())
 
@@ -60,29 +75,36 @@ class Reporter:
             await self._session.close()
 
     async def _report_loop(self) -> None:
+        delay = FIRST_RETRY_DELAY
         while not self._stopping.is_set():
             try:
-                entries = await self._reader.read(self._batch_size, READ_BLOCK_MS)
+                entries = await self._reader.read([self._stream], self._batch_size, READ_BLOCK_MS)
+                self._guard.succeeded()
+                delay = FIRST_RETRY_DELAY
                 if not entries:
                     continue
-                results = [json.loads(fields["result"]) for _, fields in entries]
-                if await self._post_until_taken(results):
-                    await self._reader.acknowledge([entry_id for entry_id, _ in entries])
-            except RedisError as error:
-                log.warning(
-                    "reading or acknowledging job results failed: %s; retrying in %.0f s", error, MAX_RETRY_DELAY
-                )
-                await self._pause(MAX_RETRY_DELAY)
+                entry_ids = [entry_id for _, entry_id, _ in entries]
+                if await self._post_until_taken(entry_ids, batch_body(entries)):
+                    await self._guard.call(
+                        "acknowledging posted job results", lambda: self._reader.acknowledge(self._stream, entry_ids)
+                    )
+            except UNAVAILABLE as error:
+                self._guard.failed(error, "reading job results")
+                await self._sleep(delay)
+                delay = min(MAX_RETRY_DELAY, delay * 2)
             except Exception:
+                # A loop that stops would keep every result from web, so any
+                # other error is logged and reporting goes on.
                 log.exception("reporting job results failed; retrying in %.0f s", MAX_RETRY_DELAY)
-                await self._pause(MAX_RETRY_DELAY)
+                await self._sleep(MAX_RETRY_DELAY)
 
-    async def _post_until_taken(self, results: list[dict[str, Any]]) -> bool:
-        """Post `results` until web responds with 2xx; return False if stopped first."""
+    async def _post_until_taken(self, entry_ids: list[str], body: dict[str, list[dict[str, Any]]]) -> bool:
+        """Post `body`, made of entries `entry_ids`, until web responds with 2xx; return False if stopped first."""
+        results = body["results"]
         delay = FIRST_RETRY_DELAY
         failures = 0
         while not self._stopping.is_set():
-            problem, level = await self._post(results)
+            problem, level = await self._post(body)
             if problem is None:
                 if failures:
                     log.info("web took %d job results after %d failed posts", len(results), failures)
@@ -93,15 +115,21 @@ class Reporter:
                     level, "posting %d job results to %s failed (%d times so far): %s; retrying",
                     len(results), self._shown_url, failures, problem,
                 )
-            await self._pause(delay)
+            await self._sleep(delay)
             delay = min(MAX_RETRY_DELAY, delay * 2)
+            try:
+                # Keeps another process from claiming the batch while web is down.
+                await self._reader.touch(self._stream, entry_ids)
+            except RedisError as error:
+                log.debug("touching %d job results failed: %s", len(entry_ids), error)
         return False
 
-    async def _post(self, results: list[dict[str, Any]]) -> tuple[str | None, int]:
+    async def _post(self, body: dict[str, list[dict[str, Any]]]) -> tuple[str | None, int]:
         """Post one batch; return None when web took it, else what went wrong and its log level."""
         assert self._session is not None
+        results = body["results"]
         try:
-            async with self._session.post(self._url, json={"results": results}) as response:
+            async with self._session.post(self._url, json=body) as response:
                 response_text = await response.text(errors="replace")
         except asyncio.TimeoutError:
             return f"timed out after {POST_TIMEOUT:.0f} s", logging.WARNING
@@ -118,9 +146,20 @@ class Reporter:
             return problem, logging.ERROR
         return problem, logging.WARNING
 
-    async def _pause(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float) -> None:
         """Sleep for `seconds`, or less if `stop` is called."""
         try:
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
         except asyncio.TimeoutError:
             pass
+
+
+def batch_body(entries: list[Entry]) -> dict[str, list[dict[str, Any]]]:
+    """Build the body of one post from result stream entries: `results`, and `events` when there are any."""
+    body: dict[str, list[dict[str, Any]]] = {"results": []}
+    for _, _, fields in entries:
+        if "result" in fields:
+            body["results"].append(json.loads(fields["result"]))
+        else:
+            body.setdefault("events", []).append(json.loads(fields["event"]))
+    return body

@@ -1,7 +1,11 @@
 """Sending one job: render the campaign's template for the contact and hand it to the gateway.
 
-Temporary gateway failures are retried with exponential backoff and jitter;
-every other failure ends the job at once.
+Temporary gateway failures and credential refusals are retried with
+exponential backoff and jitter; every other failure ends the job at once.
+When the credential refusals in a row, counted across all processes, reach
+`pause_after_refusals`, the job's campaign is paused and the job set aside.
+A job whose campaign is paused or cancelled is set aside before it is sent
+and before each retry.
 """
 
 import asyncio
@@ -10,6 +14,7 @@ import random
 from collections import OrderedDict
 
 from common.templating import CompiledTemplate, TemplateError, TemplateRenderError, compile_template, render_message
+from email_client.campaigns import PAUSED, SENDING, CampaignCancelled, Campaigns
 from email_client.gateway import (
     Address,
     CredentialsRejected,
@@ -20,7 +25,9 @@ from email_client.gateway import (
     TemporaryGatewayError,
     idempotency_key,
 )
+from email_client.limiter import RateLimiter
 from email_client.queues import JobEntry, JobResult, Queues
+from email_client.redis_guard import RedisGuard
 from email_client.settings_store import SettingsStore
 
 log = logging.getLogger(__name__)
@@ -75,61 +82,113 @@ class JobSender:
     def __init__(
         self,
         queues: Queues,
+        campaigns: Campaigns,
         settings: SettingsStore,
         gateway: Gateway,
+        limiter: RateLimiter,
+        guard: RedisGuard,
+        *,
         max_attempts: int,
         retry_base_delay: float,
         retry_max_delay: float,
+        pause_after_refusals: int,
     ):
         self._queues = queues
+        self._campaigns = campaigns
         self._settings = settings
         self._gateway = gateway
+        self._limiter = limiter
+        self._guard = guard
         self._templates = TemplateCache(queues)
         self._max_attempts = max_attempts
         self._retry_base_delay = retry_base_delay
         self._retry_max_delay = retry_max_delay
+        self._pause_after_refusals = pause_after_refusals
 
-    async def send(self, job: JobEntry) -> JobResult:
+    async def send(self, job: JobEntry) -> JobResult | None:
         """Send `job` and return its final result, `sent` or `failed`.
 
-        Appends a `retrying` result to the result stream after each temporary
-        failure that is followed by another attempt.
+        Returns None when the job was set aside instead: parked because its
+        campaign is paused, or dropped because it is cancelled. Appends a
+        `retrying` result to the result stream after each failed attempt that
+        is followed by another one. Redis outages are waited out.
         """
+        if await self._set_aside_unless_sending(job):
+            return None
         try:
-            message = await self._build_message(job)
+            message = await self._guard.call("loading a template and the settings", lambda: self._build_message(job))
         except JobFailed as error:
             log.error("campaign %d job %d failed before sending: %s", job.campaign_id, job.job_id, error.reason)
             return JobResult(job.job_id, job.campaign_id, "failed", attempt=1, error=error.reason)
 
         for attempt in range(1, self._max_attempts + 1):
+            # A job may wait long for a slot, so the campaign may have been paused meanwhile.
+            if await self._limiter.acquire() and await self._set_aside_unless_sending(job):
+                return None
             try:
                 message_id = await self._gateway.send(message)
             except CredentialsRejected as error:
-                # NOTE: wrong credentials fail every job until the settings are
-                # fixed; pausing the sending instead would spare the campaign.
-                log.error("campaign %d job %d failed: %s", job.campaign_id, job.job_id, error.reason)
-                return JobResult(job.job_id, job.campaign_id, "failed", attempt, error=error.reason)
+                refusals = await self._guard.call(
+                    "counting a credential refusal", self._campaigns.count_credential_refusal
+                )
+                if refusals >= self._pause_after_refusals:
+                    await self._pause_campaign(job, error, refusals)
+                    return None
+                problem = f"{error.reason} ({refusals} in a row)"
             except PermanentGatewayError as error:
                 log.error("campaign %d job %d failed: %s", job.campaign_id, job.job_id, error.reason)
                 return JobResult(job.job_id, job.campaign_id, "failed", attempt, error=error.reason)
             except TemporaryGatewayError as error:
-                if attempt == self._max_attempts:
-                    reason = f"{error.reason}; gave up after {attempt} attempts"
-                    log.error("campaign %d job %d failed: %s", job.campaign_id, job.job_id, reason)
-                    return JobResult(job.job_id, job.campaign_id, "failed", attempt, error=reason)
-                delay = retry_delay(attempt, self._retry_base_delay, self._retry_max_delay)
-                log.warning(
-                    "campaign %d job %d: attempt %d of %d failed: %s; retrying in %.2f s",
-                    job.campaign_id, job.job_id, attempt, self._max_attempts, error.reason, delay,
-                )
-                await self._queues.add_result(
-                    JobResult(job.job_id, job.campaign_id, "retrying", attempt, error=error.reason)
-                )
-                await asyncio.sleep(delay)
+                problem = error.reason
             else:
                 log.debug("campaign %d job %d sent as %s, attempt %d", job.campaign_id, job.job_id, message_id, attempt)
                 return JobResult(job.job_id, job.campaign_id, "sent", attempt, message_id=message_id)
+
+            if attempt == self._max_attempts:
+                reason = f"{problem}; gave up after {attempt} attempts"
+                log.error("campaign %d job %d failed: %s", job.campaign_id, job.job_id, reason)
+                return JobResult(job.job_id, job.campaign_id, "failed", attempt, error=reason)
+            delay = retry_delay(attempt, self._retry_base_delay, self._retry_max_delay)
+            log.warning(
+                "campaign %d job %d: attempt %d of %d failed: %s; retrying in %.2f s",
+                job.campaign_id, job.job_id, attempt, self._max_attempts, problem, delay,
+            )
+            retrying = JobResult(job.job_id, job.campaign_id, "retrying", attempt, error=problem)
+            await self._guard.call("recording a retry", lambda: self._queues.add_result(retrying))
+            await asyncio.sleep(delay)
+            if await self._set_aside_unless_sending(job):
+                return None
         raise AssertionError("max_attempts must be at least 1")
+
+    async def _set_aside_unless_sending(self, job: JobEntry) -> bool:
+        """Park or drop the job if its campaign is paused or cancelled; return whether it did."""
+        status = await self._guard.call(
+            "checking the campaign status",
+            lambda: self._campaigns.set_aside_unless_sending(job.campaign_id, job.entry_id),
+        )
+        if status == SENDING:
+            return False
+        action = "set aside until the campaign is resumed" if status == PAUSED else "dropped"
+        log.info("campaign %d job %d %s: the campaign is %s", job.campaign_id, job.job_id, action, status)
+        return True
+
+    async def _pause_campaign(self, job: JobEntry, error: CredentialsRejected, refusals: int) -> None:
+        """Pause the job's campaign for credential refusals, set the job aside and tell web."""
+        reason = f"the gateway refused the credentials ({error.status}) on {refusals} sends in a row"
+        try:
+            paused_now = await self._guard.call(
+                "pausing a campaign",
+                lambda: self._campaigns.pause(job.campaign_id, reason, entry_id=job.entry_id, event=True),
+            )
+        except CampaignCancelled:
+            log.info("campaign %d job %d dropped: the campaign is cancelled", job.campaign_id, job.job_id)
+            return
+        if paused_now:
+            log.error(
+                "campaign %d paused: %s; fix the gateway credentials with PUT /api/v1/settings, then resume it",
+                job.campaign_id, reason,
+            )
+        log.info("campaign %d job %d set aside until the campaign is resumed", job.campaign_id, job.job_id)
 
     async def _build_message(self, job: JobEntry) -> OutgoingMessage:
         """Render the job's email; raise JobFailed if the template or the settings do not allow it."""

@@ -13,9 +13,12 @@ import tornado.netutil
 
 from common.config import Config
 from email_client.app import make_app
+from email_client.campaigns import Campaigns
 from email_client.gateway import Gateway, HttpGateway
 from email_client.keys import Keys
+from email_client.limiter import RateLimiter
 from email_client.queues import Queues
+from email_client.redis_guard import RedisGuard
 from email_client.reporter import Reporter
 from email_client.sender import JobSender
 from email_client.settings_store import SettingsStore
@@ -38,16 +41,33 @@ class Service:
         self.redis = redis.Redis.from_url(config.redis_url, decode_responses=True)
         self.gateway = gateway or HttpGateway(config.gateway_url, config.gateway_timeout)
         keys = Keys(config.redis_prefix)
+        # One guard for the whole process, so that a Redis outage is logged once.
+        guard = RedisGuard()
         sender = JobSender(
             Queues(self.redis, keys),
+            Campaigns(self.redis, keys),
             SettingsStore(self.redis, keys),
             self.gateway,
+            RateLimiter(self.redis, keys, config.rate_limit, guard),
+            guard,
             max_attempts=config.max_attempts,
             retry_base_delay=config.retry_base_delay,
             retry_max_delay=config.retry_max_delay,
+            pause_after_refusals=config.pause_after_refusals,
         )
-        self.worker = Worker(self.redis, keys, sender, config.concurrency, config.consumer_name)
-        self.reporter = Reporter(self.redis, keys, config.web_url, config.report_batch_size, config.consumer_name)
+        self.worker = Worker(
+            self.redis, keys, sender, guard,
+            concurrency=config.concurrency,
+            consumer=config.consumer_name,
+            claim_idle=config.claim_idle_seconds,
+        )
+        self.reporter = Reporter(
+            self.redis, keys, guard,
+            web_url=config.web_url,
+            batch_size=config.report_batch_size,
+            consumer=config.consumer_name,
+            claim_idle=config.claim_idle_seconds,
+        )
         self._server: tornado.httpserver.HTTPServer | None = None
         self._stopped = False
         self.port: int | None = None
@@ -71,8 +91,9 @@ class Service:
         self._server = tornado.httpserver.HTTPServer(make_app(self.config, self.redis))
         self._server.add_sockets(sockets)
         log.info(
-            "email_client listening on %s as consumer %r, up to %d sends in flight",
+            "email_client listening on %s as consumer %r, up to %d sends in flight, rate limit %s",
             self.url, self.config.consumer_name, self.config.concurrency,
+            f"{self.config.rate_limit} per second" if self.config.rate_limit else "none",
         )
 
     async def stop(self, grace: float = STOP_GRACE) -> None:

@@ -84,13 +84,18 @@ class SettingsStore:
     def __init__(self, client: redis.Redis, keys: Keys):
         self._redis = client
         self._key = keys.settings
+        self._refusals_key = keys.credential_refusals
 
     async def get(self) -> SenderSettings:
         stored = await self._redis.hgetall(self._key)
         return SenderSettings(**{name: stored.get(name) for name in FIELDS})
 
     async def update(self, changes: Mapping[str, str | None]) -> SenderSettings:
-        """Write validated `changes` in one transaction and return the settings after it."""
+        """Write validated `changes` in one transaction and return the settings after it.
+
+        Any change also resets the count of credential refusals in a row,
+        because the new settings may contain the right credentials.
+        """
         to_set = {name: value for name, value in changes.items() if value is not None}
         to_clear = [name for name, value in changes.items() if value is None]
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -98,6 +103,8 @@ class SettingsStore:
                 pipe.hset(self._key, mapping=to_set)
             if to_clear:
                 pipe.hdel(self._key, *to_clear)
+            if changes:
+                pipe.delete(self._refusals_key)
             pipe.hgetall(self._key)
             *_, stored = await pipe.execute()
         return SenderSettings(**{name: stored.get(name) for name in FIELDS})

@@ -130,32 +130,51 @@ class _ResultsHandler(tornado.web.RequestHandler):
     def initialize(self, web: "FakeWeb") -> None:
         self.web = web
 
-    def post(self) -> None:
+    async def post(self) -> None:
         self.web.posts += 1
-        self.web.batch_sizes.append(len(json.loads(self.request.body)["results"]))
+        body = json.loads(self.request.body)
+        self.web.batch_sizes.append(len(body["results"]))
         if self.web.unavailable_posts > 0:
             self.web.unavailable_posts -= 1
             self.set_status(503)
             self.finish({"error": "scripted outage"})
             return
-        results = json.loads(self.request.body)["results"]
-        self.web.results.extend(results)
-        self.finish({"updated": len(results)})
+        # Recorded before the delay, as web commits a batch before it responds.
+        self.web.results.extend(body["results"])
+        self.web.events.extend(body.get("events", []))
+        self.web.posts_in_progress += 1
+        try:
+            await asyncio.sleep(self.web.response_delay)
+        finally:
+            self.web.posts_in_progress -= 1
+        self.finish({"updated": len(body["results"])})
 
 
 class FakeWeb(_Peer):
-    """web's job-results endpoint, recording every result it takes."""
+    """web's job-results endpoint, recording every result and event it takes."""
 
     def __init__(self):
         super().__init__([(r"/api/v1/internal/job-results", _ResultsHandler, {"web": self})])
         self.results: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
         self.posts = 0
         self.batch_sizes: list[int] = []
         # Number of posts that still get a 503 response.
         self.unavailable_posts = 0
+        # Seconds between taking a batch and responding, and the posts taken
+        # and not yet responded to.
+        self.response_delay = 0.0
+        self.posts_in_progress = 0
 
     def final_results(self) -> list[dict[str, Any]]:
         return [result for result in self.results if result["status"] in ("sent", "failed")]
+
+    def final_job_ids(self, campaign_id: int | None = None) -> set[int]:
+        """Return the ids of the jobs with a final result, of one campaign or of all."""
+        return {
+            result["job_id"] for result in self.final_results()
+            if campaign_id is None or result["campaign_id"] == campaign_id
+        }
 
     def results_of(self, job_id: int) -> list[dict[str, Any]]:
         return [result for result in self.results if result["job_id"] == job_id]

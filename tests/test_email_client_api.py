@@ -10,7 +10,7 @@ import tornado.netutil
 from email_client.app import make_app
 from email_client.config import load_config
 from email_client.gateway import Address, Credentials, OutgoingMessage
-from email_client.keys import Keys
+from email_client.keys import JOB_GROUP, Keys
 from email_client.settings_store import SenderSettings
 from email_client_peers import ChunkBuilder, http  # noqa: F401 (fixture)
 
@@ -40,15 +40,16 @@ async def test_chunk_queues_jobs_in_id_order(api, http):
     base_url, client = api
     status, answer = await post_chunk(http, base_url, ChunkBuilder().chunk([3, 1, 2]))
     assert status == 202
-    assert answer == {"queued": 3, "ignored": 0}
+    assert answer == {"queued": 3, "ignored": 0, "backlog": 3}
 
-    entries = await client.xrange(KEYS.job_stream)
+    entries = await client.xrange(KEYS.job_stream(7))
     assert [fields["job_id"] for _, fields in entries] == ["1", "2", "3"]
     assert all(fields["campaign_id"] == "7" for _, fields in entries)
     assert json.loads(entries[0][1]["contact"])["email"] == "contact1@example.com"
     campaign = await client.hgetall(KEYS.campaign(7))
     assert campaign["subject"] == "Hello {{ first_name }}"
-    assert campaign["highest_job_id"] == "3"
+    assert campaign["highest_job_id:0"] == "3"
+    assert await client.smembers(KEYS.active_campaigns) == {"7"}
 
 
 async def test_repeated_chunk_is_ignored(api, http):
@@ -58,11 +59,11 @@ async def test_repeated_chunk_is_ignored(api, http):
 
     status, answer = await post_chunk(http, base_url, builder.chunk([1, 2, 3]))
     assert status == 202
-    assert answer == {"queued": 0, "ignored": 3}
+    assert answer == {"queued": 0, "ignored": 3, "backlog": 3}
 
     status, answer = await post_chunk(http, base_url, builder.chunk([2, 3, 4, 5]))
-    assert answer == {"queued": 2, "ignored": 2}
-    entries = await client.xrange(KEYS.job_stream)
+    assert answer == {"queued": 2, "ignored": 2, "backlog": 5}
+    entries = await client.xrange(KEYS.job_stream(7))
     assert [fields["job_id"] for _, fields in entries] == ["1", "2", "3", "4", "5"]
 
 
@@ -71,8 +72,40 @@ async def test_highest_job_id_compares_large_ids(api, http):
     builder = ChunkBuilder()
     await post_chunk(http, base_url, builder.chunk([9, 2**62]))
     status, answer = await post_chunk(http, base_url, builder.chunk([2**62 - 1, 2**62 + 1]))
-    assert answer == {"queued": 1, "ignored": 1}
-    assert await client.hget(KEYS.campaign(7), "highest_job_id") == str(2**62 + 1)
+    assert answer["queued"] == 1
+    assert answer["ignored"] == 1
+    assert await client.hget(KEYS.campaign(7), "highest_job_id:0") == str(2**62 + 1)
+
+
+async def test_new_round_queues_jobs_again(api, http):
+    base_url, client = api
+    builder = ChunkBuilder()
+    await post_chunk(http, base_url, builder.chunk([1, 2, 3]))
+
+    status, answer = await post_chunk(http, base_url, {**builder.chunk([2, 3]), "round": 1})
+    assert status == 202
+    assert answer["queued"] == 2
+    status, answer = await post_chunk(http, base_url, {**builder.chunk([2, 3]), "round": 1})
+    assert answer["queued"] == 0
+    status, answer = await post_chunk(http, base_url, {**builder.chunk([3]), "round": 0})
+    assert answer["queued"] == 0
+
+    entries = await client.xrange(KEYS.job_stream(7))
+    assert [fields["job_id"] for _, fields in entries] == ["1", "2", "3", "2", "3"]
+    assert answer["backlog"] == 5
+
+
+async def test_backlog_counts_jobs_not_taken(api, http):
+    base_url, client = api
+    await post_chunk(http, base_url, ChunkBuilder().chunk([1, 2, 3, 4]))
+    # A worker takes two jobs; they no longer count.
+    await client.xreadgroup(JOB_GROUP, "worker", {KEYS.job_stream(7): ">"}, count=2)
+
+    status, answer = await post_chunk(http, base_url, ChunkBuilder().chunk([5]))
+    assert status == 202
+    assert answer == {"queued": 1, "ignored": 0, "backlog": 3}
+    _, other = await post_chunk(http, base_url, ChunkBuilder(campaign_id=8).chunk([6]), campaign_id=8)
+    assert other["backlog"] == 1
 
 
 def _chunk_with(**changes):
@@ -104,6 +137,9 @@ MALFORMED_CHUNKS = [
     ("contact missing", _chunk_with(jobs__0__contact=_DELETE), "jobs[0].contact"),
     ("attributes a list", _chunk_with(jobs__0__contact__attributes=[1]), "jobs[0].contact.attributes"),
     ("campaign missing", _chunk_with(campaign=_DELETE), "campaign"),
+    ("round negative", _chunk_with(round=-1), "round"),
+    ("round a string", _chunk_with(round="1"), "round"),
+    ("round a boolean", _chunk_with(round=True), "round"),
     ("campaign id of another", _chunk_with(campaign__id=8), "campaign.id"),
     ("subject missing", _chunk_with(campaign__subject=_DELETE), "campaign.subject"),
     ("html not a string", _chunk_with(campaign__html=5), "campaign.html"),
@@ -120,7 +156,7 @@ async def test_malformed_chunk_rejected(api, http, body, field):
     assert status == 400
     assert answer["field"] == field
     assert answer["error"]
-    assert await client.xlen(KEYS.job_stream) == 0
+    assert await client.xlen(KEYS.job_stream(7)) == 0
 
 
 async def test_chunk_not_json_rejected(api, http):

@@ -6,7 +6,7 @@ import redis.asyncio as redis
 
 from email_client.chunks import parse_chunk
 from email_client.keys import JOB_GROUP, Keys
-from email_client.queues import JobResult, Queues
+from email_client.queues import JobEntry, JobResult, Queues
 from email_client.streams import GroupReader
 from email_client_peers import (  # noqa: F401 (fixtures)
     ChunkBuilder,
@@ -28,9 +28,8 @@ async def queue_directly(client, job_ids):
 
 async def read_as(client, consumer, count):
     """Read `count` jobs as `consumer` without finishing them, as a process that then died."""
-    reader = GroupReader(client, KEYS.job_stream, JOB_GROUP, consumer)
-    await reader.create_group()
-    return await reader.read(count, block_ms=100)
+    reader = GroupReader(client, JOB_GROUP, consumer, claim_idle=60.0)
+    return await reader.read([KEYS.job_stream(7)], count, block_ms=100)
 
 
 def final_job_ids(web):
@@ -69,17 +68,15 @@ async def test_restart_sends_own_pending_jobs(start_service, fake_gateway, fake_
     await client.aclose()
 
 
-async def test_jobs_of_stopped_consumer_claimed(start_service, fake_gateway, fake_web, redis_url, monkeypatch):
-    # Claiming waits for entries idle for CLAIM_IDLE seconds; 0 claims them at once.
-    monkeypatch.setattr("email_client.streams.CLAIM_IDLE", 0.0)
+async def test_jobs_of_stopped_consumer_claimed(start_service, fake_gateway, fake_web, redis_url):
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     await queue_directly(client, [1, 2, 3])
     assert len(await read_as(client, "stopped-consumer", 3)) == 3
 
-    await start_service(consumer_name="test-consumer")
+    await start_service(consumer_name="test-consumer", claim_idle_seconds=0.2)
     await wait_until(lambda: len(fake_web.final_results()) == 3, "3 final results")
     assert final_job_ids(fake_web) == [1, 2, 3]
-    pending = await client.xpending(KEYS.job_stream, JOB_GROUP)
+    pending = await client.xpending(KEYS.job_stream(7), JOB_GROUP)
     assert pending["pending"] == 0
     await client.aclose()
 
@@ -95,7 +92,7 @@ async def test_stop_leaves_unfinished_jobs_pending(start_service, fake_gateway, 
 
     await service.stop(grace=0.1)
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    assert (await client.xpending(KEYS.job_stream, JOB_GROUP))["pending"] == 2
+    assert (await client.xpending(KEYS.job_stream(7), JOB_GROUP))["pending"] == 2
     assert fake_web.final_results() == []
 
     fake_gateway.released.set()
@@ -108,29 +105,36 @@ async def test_stop_leaves_unfinished_jobs_pending(start_service, fake_gateway, 
 async def test_finish_job_records_one_outcome(redis_url):
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     await queue_directly(client, [1])
-    [(entry_id, _)] = await read_as(client, "test-consumer", 1)
+    [(_, entry_id, fields)] = await read_as(client, "test-consumer", 1)
     queues = Queues(client, KEYS)
+    job = JobEntry.from_fields(entry_id, fields)
     result = JobResult(job_id=1, campaign_id=7, status="sent", attempt=1, message_id="msg_1")
 
-    assert await queues.finish_job(entry_id, result) is True
-    assert await queues.finish_job(entry_id, result) is False
+    assert await queues.finish_job(job, result) is True
+    assert await queues.finish_job(job, result) is False
 
     results = await client.xrange(KEYS.result_stream)
     assert [json.loads(fields["result"])["job_id"] for _, fields in results] == [1]
-    assert await client.xlen(KEYS.job_stream) == 0
+    assert await client.xlen(KEYS.job_stream(7)) == 0
+    assert await client.smembers(KEYS.active_campaigns) == set()
     await client.aclose()
 
 
 async def test_lost_group_created_again(start_service, fake_gateway, fake_web, http, redis_url):
     service = await start_service()
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    # Deleting the stream deletes its consumer groups, as flushing Redis does.
-    await client.delete(KEYS.job_stream)
-
     async with http.put(f"{service.url}/api/v1/settings", json={"from_email": "news@example.com"}) as response:
         assert response.status == 200
-    async with http.post(f"{service.url}/api/v1/campaigns/7/jobs", json=ChunkBuilder().chunk([1, 2])) as response:
+    # A stream in the active set without its group, as after a partial restore.
+    await client.xadd(KEYS.job_stream(7), {"campaign_id": "7", "job_id": "1", "contact": '{"email": "a@example.com"}'})
+    await client.sadd(KEYS.active_campaigns, "7")
+    await client.delete(KEYS.job_stream(7))
+    await client.xadd(KEYS.job_stream(7), {"campaign_id": "7", "job_id": "1", "contact": '{"email": "a@example.com"}'})
+    await client.hset(KEYS.campaign(7), mapping={"subject": "Hello", "html": "<p>Hi</p>", "text": ""})
+
+    await wait_until(lambda: len(fake_web.final_results()) == 1, "1 final result")
+    async with http.post(f"{service.url}/api/v1/campaigns/7/jobs", json=ChunkBuilder().chunk([2, 3])) as response:
         assert response.status == 202
-    await wait_until(lambda: len(fake_web.final_results()) == 2, "2 final results")
-    assert final_job_ids(fake_web) == [1, 2]
+    await wait_until(lambda: len(fake_web.final_results()) == 3, "3 final results")
+    assert final_job_ids(fake_web) == [1, 2, 3]
     await client.aclose()

@@ -44,7 +44,7 @@ async def test_process_sends_and_stops(email_client_process, fake_gateway, fake_
         assert response.status == 200
     async with http.post(f"{base_url}/api/v1/campaigns/7/jobs", json=ChunkBuilder().chunk([1, 2, 3])) as response:
         assert response.status == 202
-        assert await response.json() == {"queued": 3, "ignored": 0}
+        assert await response.json() == {"queued": 3, "ignored": 0, "backlog": 3}
 
     await wait_until(lambda: len(fake_web.final_results()) == 3, "3 final results")
     assert sorted(result["job_id"] for result in fake_web.final_results()) == [1, 2, 3]

@@ -40,7 +40,7 @@ async def test_results_posted_after_web_returns(start_service, fake_web, http, r
     service = await start_service()
     await start_sending(http, service, [1, 2, 3])
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    await wait_until(lambda: _has_length(client, KEYS.job_stream, 0), "every job to be sent")
+    await wait_until(lambda: _has_length(client, KEYS.job_stream(7), 0), "every job to be sent")
     assert await client.xlen(KEYS.result_stream) == 3
 
     await fake_web.start()
