@@ -6,7 +6,7 @@ from typing import Any
 
 import aiohttp
 
-from web.errors import InvalidInput, ServiceUnavailable
+from web.errors import Conflict, InvalidInput, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ class EmailClientAPI:
                 if response.status == 400:
                     error = (data or {}).get("error", "email_client rejected the request")
                     raise InvalidInput(error, field=(data or {}).get("field"))
+                if response.status == 409:
+                    raise Conflict((data or {}).get("error", "email_client refused the change in this state"))
                 if response.status >= 300:
                     raise ServiceUnavailable(f"email_client answered {response.status} to {method} {path}")
                 return data
