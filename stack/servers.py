@@ -42,6 +42,10 @@ class PostgresServer:
     def url(self, database: str) -> str:
         return self._server.get_uri(database=database)
 
+    def pid(self) -> int:
+        """Return the process id of the postmaster."""
+        return self._server.get_pid()
+
     def ensure_database(self, database: str) -> str:
         """Create `database` unless it exists; return its URL."""
         connection = psycopg2.connect(self.url("postgres"))

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.run`. Not part of the test run."""
