@@ -136,3 +136,24 @@ def describe(service: str, settings: tuple[Setting, ...]) -> str:
     for setting in settings:
         lines.append(f"| `{setting.name}` | `{setting.env_name(service)}` | {setting.help} |")
     return "\n".join(lines)
+
+
+def read_secret(config: Config, name: str) -> str | None:
+    """Return the secret setting `name`, or the stripped text of the file named by `{name}_file`.
+
+    Returns None when neither is set or the file is empty. Raises ConfigError
+    when both are set or the file cannot be read; the message never contains
+    the secret.
+    """
+    value = config[name] or None
+    path = config[f"{name}_file"] or None
+    if value and path:
+        raise ConfigError(f"both {name} and {name}_file are set; set only one of them")
+    if not path:
+        return value
+    try:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    except OSError as error:
+        raise ConfigError(f"cannot read the {name} file {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"the {name} file {path} is not UTF-8 text") from None

@@ -1,22 +1,28 @@
 """HTTP API of email_client: queue chunks of jobs, pause, resume and cancel
 campaigns, read and change settings, health check.
 
-Every response is JSON. Invalid input gets a 400 with `{"error": ...}`, plus
-`field` when one field is at fault. Pausing or resuming a cancelled campaign
-gets a 409. An unreachable Redis gets a 503.
+Every response is JSON. Every endpoint except the health check takes only
+requests that web signed with the service secret (see common.signing). Any
+other request gets a 401 with `{"error": ...}` that names the problem. Invalid
+input gets a 400 with `{"error": ...}`, plus `field` when one field is at
+fault. Pausing or resuming a cancelled campaign gets a 409. An unreachable
+Redis gets a 503.
 """
 
 import json
 import logging
+import time
 from http import HTTPStatus
 from typing import Any
 
 import redis.asyncio as redis
 import tornado.web
 
+from common import signing
 from common.config import Config
 from email_client.campaigns import CANCELLED, PAUSED, SENDING, CampaignCancelled, Campaigns
 from email_client.chunks import parse_chunk
+from email_client.credentials import CredentialsCipher
 from email_client.errors import InvalidInput
 from email_client.keys import Keys
 from email_client.queues import Queues
@@ -27,8 +33,30 @@ log = logging.getLogger(__name__)
 
 
 class JsonHandler(tornado.web.RequestHandler):
+    #: Whether the handler takes only requests signed with the service secret.
+    signed = True
+
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
+
+    async def prepare(self) -> None:
+        if self.signed:
+            await self.check_signature()
+
+    async def check_signature(self) -> bool:
+        """Return True for a request signed by web; else respond 401, naming the problem, and return False."""
+        request = self.request
+        try:
+            signed = signing.check(
+                self.settings["service_secret"], request.method, request.uri, request.body, request.headers
+            )
+            if not await remember_nonce(self.settings["redis"], self.settings["keys"], signed):
+                raise signing.SignatureError(signing.REPLAYED)
+        except signing.SignatureError as error:
+            log.warning("%s %s rejected with 401: %s", request.method, request.path, error)
+            self.send_json(401, {"error": str(error)})
+            return False
+        return True
 
     def json_body(self) -> Any:
         """Return the decoded request body; raise InvalidInput if it is not JSON."""
@@ -135,6 +163,8 @@ class SettingsHandler(JsonHandler):
 
 
 class HealthHandler(JsonHandler):
+    signed = False
+
     def initialize(self, client: redis.Redis) -> None:
         self.redis = client
 
@@ -144,12 +174,23 @@ class HealthHandler(JsonHandler):
 
 
 class NotFoundHandler(JsonHandler):
-    def prepare(self) -> None:
-        self.send_json(404, {"error": f"no such endpoint: {self.request.method} {self.request.path}"})
+    async def prepare(self) -> None:
+        if await self.check_signature():
+            self.send_json(404, {"error": f"no such endpoint: {self.request.method} {self.request.path}"})
 
 
-def make_app(config: Config, client: redis.Redis) -> tornado.web.Application:
-    """Build the HTTP application on `client`, with keys under `config.redis_prefix`."""
+async def remember_nonce(client: redis.Redis, keys: Keys, signed: signing.SignedRequest) -> bool:
+    """Store the request's nonce until its timestamp leaves the window; return False if it was stored already."""
+    seconds_left = max(1, signed.nonce_expires_at - int(time.time()) + 1)
+    return bool(await client.set(keys.request_nonce(signed.nonce), "1", nx=True, ex=seconds_left))
+
+
+def make_app(config: Config, client: redis.Redis, service_secret: bytes,
+             cipher: CredentialsCipher) -> tornado.web.Application:
+    """Build the HTTP application on `client`, with keys under `config.redis_prefix`.
+
+    Requests must be signed with `service_secret`; `cipher` encrypts the stored gateway credentials.
+    """
     keys = Keys(config.redis_prefix)
     return tornado.web.Application(
         [
@@ -159,8 +200,11 @@ def make_app(config: Config, client: redis.Redis) -> tornado.web.Application:
                 CampaignActionHandler,
                 {"campaigns": Campaigns(client, keys)},
             ),
-            (r"/api/v1/settings", SettingsHandler, {"settings": SettingsStore(client, keys)}),
+            (r"/api/v1/settings", SettingsHandler, {"settings": SettingsStore(client, keys, cipher)}),
             (r"/healthz", HealthHandler, {"client": client}),
         ],
         default_handler_class=NotFoundHandler,
+        service_secret=service_secret,
+        redis=client,
+        keys=keys,
     )

@@ -45,6 +45,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("report_batch_size", int, "maximum number of job results posted to web in one request"),
     Setting("consumer_name", str, "name of this process in the Redis consumer groups; empty means hostname-pid"),
     Setting("log_level", str, "minimum level of logged messages: DEBUG, INFO, WARNING or ERROR"),
+    Setting(
+        "service_secret",
+        str,
+        "key shared with web that signs the requests between the two services, at least 32 characters; "
+        "set this or service_secret_file",
+        secret=True,
+    ),
+    Setting("service_secret_file", str, "path of a file holding the service secret, in place of service_secret"),
+    Setting(
+        "credentials_key",
+        str,
+        "key that encrypts the gateway credentials kept in Redis: 32 random bytes in URL-safe base64; "
+        "set this or credentials_key_file",
+        secret=True,
+    ),
+    Setting("credentials_key_file", str, "path of a file holding the credentials key, in place of credentials_key"),
 )
 
 _POSITIVE = ("concurrency", "max_attempts", "report_batch_size", "pause_after_refusals")

@@ -55,3 +55,7 @@ class Keys:
         `rate_window("")` and the second of Redis's TIME.
         """
         return f"{self.prefix}rate:{second}"
+
+    def request_nonce(self, nonce: str) -> str:
+        """Marker of a signed request's nonce, kept until the request would be too old anyway, to reject replays."""
+        return f"{self.prefix}nonce:{nonce}"

@@ -18,6 +18,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 from yarl import URL
 
+from common import signing
 from email_client.keys import RESULT_GROUP, Keys
 from email_client.redis_guard import UNAVAILABLE, RedisGuard
 from email_client.streams import Entry, GroupReader
@@ -36,7 +37,7 @@ WARN_EVERY = 10
 
 
 class Reporter:
-    """Posts results to `{web_url}/api/v1/internal/job-results` as consumer `consumer`."""
+    """Posts results to `{web_url}/api/v1/internal/job-results` as consumer `consumer`, signed with `service_secret`."""
 
     def __init__(
         self,
@@ -45,6 +46,7 @@ class Reporter:
         guard: RedisGuard,
         *,
         web_url: str,
+        service_secret: bytes,
         batch_size: int,
         consumer: str,
         claim_idle: float,
@@ -52,9 +54,10 @@ class Reporter:
         self._stream = keys.result_stream
         self._reader = GroupReader(client, RESULT_GROUP, consumer, claim_idle)
         self._guard = guard
-        self._url = web_url.rstrip("/") + "/api/v1/internal/job-results"
+        self._url = URL(web_url.rstrip("/") + "/api/v1/internal/job-results")
         # Shown in log lines, without a password the URL may contain.
-        self._shown_url = str(URL(self._url).with_user(None))
+        self._shown_url = str(self._url.with_user(None))
+        self._service_secret = service_secret
         self._batch_size = batch_size
         self._session: aiohttp.ClientSession | None = None
         self._stopping = asyncio.Event()
@@ -128,8 +131,14 @@ class Reporter:
         """Post one batch; return None when web took it, else what went wrong and its log level."""
         assert self._session is not None
         results = body["results"]
+        # Signed right before each post, so that a batch posted again gets a fresh timestamp and nonce.
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        headers = {
+            "Content-Type": "application/json",
+            **signing.sign(self._service_secret, "POST", self._url.raw_path_qs, data),
+        }
         try:
-            async with self._session.post(self._url, json=body) as response:
+            async with self._session.post(self._url, data=data, headers=headers) as response:
                 response_text = await response.text(errors="replace")
         except asyncio.TimeoutError:
             return f"timed out after {POST_TIMEOUT:.0f} s", logging.WARNING

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 # Campaigns whose compiled template is kept; a process rarely sends more at once.
 TEMPLATE_CACHE_SIZE = 32
+# Seconds a read of the settings is reused. A change reaches the sends of
+# every process within this time, and the sends save a Redis call each.
+SETTINGS_TTL = 1.0
 
 
 class JobFailed(Exception):
@@ -100,6 +103,7 @@ class JobSender:
         self._limiter = limiter
         self._guard = guard
         self._templates = TemplateCache(queues)
+        self._settings_read: tuple[float, object] | None = None
         self._max_attempts = max_attempts
         self._retry_base_delay = retry_base_delay
         self._retry_max_delay = retry_max_delay
@@ -190,6 +194,13 @@ class JobSender:
             )
         log.info("campaign %d job %d set aside until the campaign is resumed", job.campaign_id, job.job_id)
 
+    async def _current_settings(self):
+        """Return the settings, read from Redis at most once per SETTINGS_TTL seconds."""
+        now = asyncio.get_running_loop().time()
+        if self._settings_read is None or now - self._settings_read[0] > SETTINGS_TTL:
+            self._settings_read = (now, await self._settings.get())
+        return self._settings_read[1]
+
     async def _build_message(self, job: JobEntry) -> OutgoingMessage:
         """Render the job's email; raise JobFailed if the template or the settings do not allow it."""
         template = await self._templates.get(job.campaign_id)
@@ -198,7 +209,7 @@ class JobSender:
         except TemplateRenderError as error:
             raise JobFailed(str(error)) from None
 
-        settings = await self._settings.get()
+        settings = await self._current_settings()
         if not settings.from_email:
             raise JobFailed("the sender address is not set; set from_email with PUT /api/v1/settings")
         credentials = None

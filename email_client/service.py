@@ -11,9 +11,11 @@ import redis.asyncio as redis
 import tornado.httpserver
 import tornado.netutil
 
+from common import signing
 from common.config import Config
 from email_client.app import make_app
 from email_client.campaigns import Campaigns
+from email_client.credentials import CredentialsCipher, load_key
 from email_client.gateway import Gateway, HttpGateway
 from email_client.keys import Keys
 from email_client.limiter import RateLimiter
@@ -34,19 +36,25 @@ class Service:
     """email_client on one event loop; call `start`, then `stop` once.
 
     `gateway` replaces the HTTP gateway adapter, such as with an SMTP one.
+    Raises ConfigError when the service secret or the credentials key is
+    missing or invalid.
     """
 
     def __init__(self, config: Config, gateway: Gateway | None = None):
         self.config = config
+        self._service_secret = signing.service_secret(config, "email_client")
+        self._cipher = CredentialsCipher(load_key(config))
+
         self.redis = redis.Redis.from_url(config.redis_url, decode_responses=True)
         self.gateway = gateway or HttpGateway(config.gateway_url, config.gateway_timeout)
         keys = Keys(config.redis_prefix)
         # One guard for the whole process, so that a Redis outage is logged once.
         guard = RedisGuard()
+        self._settings = SettingsStore(self.redis, keys, self._cipher)
         sender = JobSender(
             Queues(self.redis, keys),
             Campaigns(self.redis, keys),
-            SettingsStore(self.redis, keys),
+            self._settings,
             self.gateway,
             RateLimiter(self.redis, keys, config.rate_limit, guard),
             guard,
@@ -64,6 +72,7 @@ class Service:
         self.reporter = Reporter(
             self.redis, keys, guard,
             web_url=config.web_url,
+            service_secret=self._service_secret,
             batch_size=config.report_batch_size,
             consumer=config.consumer_name,
             claim_idle=config.claim_idle_seconds,
@@ -84,11 +93,14 @@ class Service:
         if the address is taken.
         """
         await self.redis.ping()
+        if await self._settings.encrypt_plaintext_credentials():
+            log.info("encrypted the gateway credentials that an earlier version stored in plain text")
         await self.worker.start()
         await self.reporter.start()
         sockets = tornado.netutil.bind_sockets(self.config.port, self.config.host)
         self.port = sockets[0].getsockname()[1]
-        self._server = tornado.httpserver.HTTPServer(make_app(self.config, self.redis))
+        app = make_app(self.config, self.redis, self._service_secret, self._cipher)
+        self._server = tornado.httpserver.HTTPServer(app)
         self._server.add_sockets(sockets)
         log.info(
             "email_client listening on %s as consumer %r, up to %d sends in flight, rate limit %s",

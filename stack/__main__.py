@@ -101,6 +101,8 @@ def run(stack: Stack) -> int:
     try:
         stack.start()
         print(startup_message(stack), flush=True)
+        if stack.mode == "mock":
+            _print_demo_user(stack)
         failed = stack.watch()
         log.error("%s exited unexpectedly with code %d; see %s", failed.name, failed.exit_code(), failed.log_path)
         _show_output(failed)
@@ -120,6 +122,19 @@ def run(stack: Stack) -> int:
         ignore_further_stops()
         stack.stop()
     return code
+
+
+def _print_demo_user(stack: Stack) -> None:
+    """Create a demo user when the database has none, and say how to sign in."""
+    from web.accounts import ensure_demo_user
+
+    created = ensure_demo_user(stack.database_url)
+    if created is None:
+        print("Sign in with an existing user (python -m web create-user EMAIL adds one).", flush=True)
+        return
+    email, password = created
+    # Shown once, on the terminal of the person who started the demo; never logged.
+    print(f"Sign in as {email} with the password {password}", flush=True)
 
 
 def _show_output(process: ServiceProcess) -> None:

@@ -51,6 +51,7 @@ class Stack:
         self.postgres: PostgresServer | None = None
         self.valkey: ValkeyServer | None = None
         self.processes: list[ServiceProcess] = []
+        self.database_url: str | None = None
 
     def start(self) -> None:
         """Start the servers and services, each service once the one before it is healthy.
@@ -78,6 +79,7 @@ class Stack:
             redis_url = self._start_valkey()
         else:
             log.info("using the Redis server of REDIS_URL")
+        self.database_url = database_url
 
         for spec in service_commands(self.mode, self.ports, database_url, redis_url, secret_files):
             process = ServiceProcess(spec, self.log_dir / f"{spec.name}.log")

@@ -1,7 +1,8 @@
 """Peers and helpers for the email_client tests.
 
 `FakeGateway` and `FakeWeb` are small Tornado apps on 127.0.0.1 that play the
-gateway and web with scripted responses and record what they receive. Test
+gateway and web with scripted responses and record what they receive. Like
+web, `FakeWeb` takes only results signed with the test service secret. Test
 modules import the fixtures at the end of this file to use them.
 """
 
@@ -20,8 +21,10 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
+from common import signing
 from email_client.config import load_config
 from email_client.service import Service
+from tests.service_secrets import SERVICE_SECRET, SignedSession, email_client_secrets
 
 
 @dataclass
@@ -131,6 +134,17 @@ class _ResultsHandler(tornado.web.RequestHandler):
         self.web = web
 
     async def post(self) -> None:
+        try:
+            signed = signing.check(SERVICE_SECRET.encode(), self.request.method, self.request.uri,
+                                   self.request.body, self.request.headers)
+            if signed.nonce in self.web.nonces:
+                raise signing.SignatureError(signing.REPLAYED)
+        except signing.SignatureError as error:
+            self.web.rejected.append(str(error))
+            self.set_status(401)
+            self.finish({"error": str(error)})
+            return
+        self.web.nonces.add(signed.nonce)
         self.web.posts += 1
         body = json.loads(self.request.body)
         self.web.batch_sizes.append(len(body["results"]))
@@ -151,7 +165,7 @@ class _ResultsHandler(tornado.web.RequestHandler):
 
 
 class FakeWeb(_Peer):
-    """web's job-results endpoint, recording every result and event it takes."""
+    """web's job-results endpoint, recording every result and event it takes, and every post it rejects."""
 
     def __init__(self):
         super().__init__([(r"/api/v1/internal/job-results", _ResultsHandler, {"web": self})])
@@ -159,6 +173,9 @@ class FakeWeb(_Peer):
         self.events: list[dict[str, Any]] = []
         self.posts = 0
         self.batch_sizes: list[int] = []
+        # Nonces of the signed posts taken, and the errors of the posts rejected for their signature.
+        self.nonces: set[str] = set()
+        self.rejected: list[str] = []
         # Number of posts that still get a 503 response.
         self.unavailable_posts = 0
         # Seconds between taking a batch and responding, and the posts taken
@@ -220,6 +237,7 @@ def service_environ(redis_url: str, gateway: FakeGateway, web: FakeWeb, **settin
         "EMAIL_CLIENT_MAX_ATTEMPTS": "3",
         "EMAIL_CLIENT_CONSUMER_NAME": "test-consumer",
         "EMAIL_CLIENT_REDIS_PREFIX": "test:",
+        **email_client_secrets(),
     }
     for name, value in settings.items():
         environ[f"EMAIL_CLIENT_{name.upper()}"] = str(value)
@@ -266,8 +284,9 @@ async def fake_web():
 
 @pytest.fixture
 async def http():
+    """An HTTP client that signs its requests with the test service secret, as web does."""
     async with aiohttp.ClientSession() as session:
-        yield session
+        yield SignedSession(session)
 
 
 @pytest.fixture

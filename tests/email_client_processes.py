@@ -19,6 +19,7 @@ import pytest
 
 from email_client_peers import ChunkBuilder, FakeWeb, wait_until
 from tests.processes import free_port, start_service, stop_service
+from tests.service_secrets import email_client_secrets
 
 PREFIX = "test:"
 SETTINGS = {
@@ -85,6 +86,7 @@ class EmailClient:
             "EMAIL_CLIENT_RETRY_BASE_DELAY": "0.01",
             "EMAIL_CLIENT_RETRY_MAX_DELAY": "0.05",
             "EMAIL_CLIENT_LOG_LEVEL": "DEBUG",
+            **email_client_secrets(),
         }
         for name, value in settings.items():
             self._env[f"EMAIL_CLIENT_{name.upper()}"] = str(value)

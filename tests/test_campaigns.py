@@ -7,14 +7,31 @@ import aiohttp
 import pytest
 import tornado.web
 
+from common import signing
 from tests.conftest import COOKIE_SECRET, ApiClient, create_api_token
 from tests.processes import free_port
+from tests.service_secrets import SERVICE_SECRET, signed_headers, web_secrets
 from web.app import WebService
 from web.config import load_config
 
 
+def signed_by_web(handler: tornado.web.RequestHandler) -> bool:
+    """Return whether the request carries a valid signature; else answer 401, as email_client does."""
+    request = handler.request
+    try:
+        signing.check(SERVICE_SECRET.encode(), request.method, request.uri, request.body, request.headers)
+    except signing.SignatureError as error:
+        handler.set_status(401)
+        handler.finish({"error": str(error)})
+        return False
+    return True
+
+
 class FakeEmailClient:
-    """Stands in for email_client's chunk endpoint: records each chunk, or answers 503 while `down`."""
+    """Stands in for email_client's chunk endpoint: records each chunk, or answers 503 while `down`.
+
+    Like email_client, it answers 401 to a request that web did not sign.
+    """
 
     def __init__(self):
         self.chunks: list[dict] = []
@@ -25,6 +42,8 @@ class FakeEmailClient:
 
         class ChunkHandler(tornado.web.RequestHandler):
             def post(self, campaign_id):
+                if not signed_by_web(self):
+                    return
                 if fake.down:
                     self.set_status(503)
                     return
@@ -36,6 +55,8 @@ class FakeEmailClient:
 
         class ActionHandler(tornado.web.RequestHandler):
             def post(self, campaign_id, action):
+                if not signed_by_web(self):
+                    return
                 if fake.down:
                     self.set_status(503)
                     return
@@ -67,6 +88,7 @@ async def campaign_api(database_url, fake_email_client):
         "WEB_EMAIL_CLIENT_URL": f"http://127.0.0.1:{fake_email_client.port}",
         "WEB_DISPATCH_CHUNK_SIZE": "40",
         "WEB_COOKIE_SECRET": COOKIE_SECRET,
+        **web_secrets(),
     })
     service = WebService(config)
     await service.start()
@@ -87,6 +109,14 @@ async def draft(api, contacts: int = 100, subject: str = "Hello {{ first_name }}
         "name": "Spring", "segment_id": segment["id"], "template_id": template["id"], "subject": subject})
     assert status == 201, campaign
     return campaign
+
+
+async def report(api: ApiClient, body) -> tuple[int, dict]:
+    """Post job results to web, signed as email_client signs them; return the status and the answer."""
+    path = "/api/v1/internal/job-results"
+    data = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", **signed_headers("POST", api.base_url + path, data)}
+    return await api.post(path, data=data, headers=headers)
 
 
 async def wait_for(predicate, timeout: float = 20.0):
@@ -148,7 +178,7 @@ async def test_results_finish_campaign_with_one_outcome_per_job(campaign_api, fa
                 "error": "gateway answered 500"}]
     results += [{"job_id": job_id, "campaign_id": campaign["id"], "status": "sent", "attempt": 1,
                  "message_id": f"msg-{job_id}"} for job_id in ids[1:9]]
-    status, body = await campaign_api.post("/api/v1/internal/job-results", json={"results": results})
+    status, body = await report(campaign_api, {"results": results})
     assert status == 200
     assert body["updated"] == 9
     _, current = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}")
@@ -160,14 +190,14 @@ async def test_results_finish_campaign_with_one_outcome_per_job(campaign_api, fa
         {"job_id": ids[9], "campaign_id": campaign["id"], "status": "retrying", "attempt": 1},
         {"job_id": ids[9], "campaign_id": campaign["id"], "status": "failed", "attempt": 2, "error": "rejected"},
     ]
-    await campaign_api.post("/api/v1/internal/job-results", json={"results": final})
+    await report(campaign_api, {"results": final})
     _, done = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}")
     assert done["counts"] == {"pending": 0, "retrying": 0, "sent": 9, "failed": 1, "cancelled": 0}
     assert done["status"] == "finished"
 
     # A late or repeated result never changes an outcome.
     late = [{"job_id": ids[9], "campaign_id": campaign["id"], "status": "sent", "attempt": 3, "message_id": "x"}]
-    _, body = await campaign_api.post("/api/v1/internal/job-results", json={"results": late})
+    _, body = await report(campaign_api, {"results": late})
     assert body["updated"] == 0
     _, failed = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}/jobs?status=failed")
     assert [(job["id"], job["error"], job["attempts"]) for job in failed["items"]] == [(ids[9], "rejected", 2)]
@@ -179,7 +209,7 @@ async def test_results_finish_campaign_with_one_outcome_per_job(campaign_api, fa
     ({"results": [{"job_id": -1, "campaign_id": 1, "status": "sent"}]}, "job_id"),
 ])
 async def test_bad_results_rejected(campaign_api, payload, words):
-    status, body = await campaign_api.post("/api/v1/internal/job-results", json=payload)
+    status, body = await report(campaign_api, payload)
     assert status == 400
     assert words in body["error"]
 
@@ -251,7 +281,7 @@ async def test_pause_resume_cancel(campaign_api, fake_email_client):
     assert status == 200
     assert resumed["status"] == "sending"
 
-    await campaign_api.post("/api/v1/internal/job-results", json={"results": [
+    await report(campaign_api, {"results": [
         result(campaign, ids[0], "sent", message_id="m0"), result(campaign, ids[1], "retrying")]})
     status, cancelled = await campaign_api.post(f"{path}/cancel")
     assert status == 200
@@ -261,7 +291,7 @@ async def test_pause_resume_cancel(campaign_api, fake_email_client):
         (campaign["id"], "pause"), (campaign["id"], "resume"), (campaign["id"], "cancel")]
 
     # A send that was in flight when the campaign was cancelled still gets its true outcome.
-    await campaign_api.post("/api/v1/internal/job-results", json={"results": [
+    await report(campaign_api, {"results": [
         result(campaign, ids[1], "sent", message_id="m1"), result(campaign, ids[2], "retrying")]})
     _, after = await campaign_api.get(path)
     assert after["counts"]["sent"] == 2
@@ -284,7 +314,7 @@ async def test_pause_refused_while_email_client_down(campaign_api, fake_email_cl
 async def test_paused_event_from_email_client(campaign_api, fake_email_client):
     campaign, ids = await send_and_hand_over(campaign_api, fake_email_client, 3)
     reason = "the gateway refused the credentials (401) on 5 sends in a row"
-    status, _ = await campaign_api.post("/api/v1/internal/job-results", json={
+    status, _ = await report(campaign_api, {
         "results": [result(campaign, ids[0], "sent", message_id="m")],
         "events": [{"campaign_id": campaign["id"], "event": "paused", "reason": reason}]})
     assert status == 200
@@ -294,7 +324,7 @@ async def test_paused_event_from_email_client(campaign_api, fake_email_client):
 
     status, _ = await campaign_api.post(f"/api/v1/campaigns/{campaign['id']}/resume")
     assert status == 200
-    await campaign_api.post("/api/v1/internal/job-results", json={"results": [
+    await report(campaign_api, {"results": [
         result(campaign, job_id, "sent", message_id="m") for job_id in ids[1:]]})
     _, done = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}")
     assert done["status"] == "finished"
@@ -307,7 +337,7 @@ async def test_retry_failed_jobs_in_new_round(campaign_api, fake_email_client):
     status, body = await campaign_api.post(f"{path}/retry-failed")
     assert status == 409
 
-    await campaign_api.post("/api/v1/internal/job-results", json={"results": [
+    await report(campaign_api, {"results": [
         result(campaign, ids[0], "sent", message_id="m0"), result(campaign, ids[1], "sent", message_id="m1"),
         result(campaign, ids[2], "failed", error="gateway answered 400"),
         result(campaign, ids[3], "failed", error="gateway answered 400")]})

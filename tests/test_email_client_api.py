@@ -7,12 +7,15 @@ import redis.asyncio as redis
 import tornado.httpserver
 import tornado.netutil
 
+from common import signing
 from email_client.app import make_app
 from email_client.config import load_config
+from email_client.credentials import CredentialsCipher, load_key
 from email_client.gateway import Address, Credentials, OutgoingMessage
 from email_client.keys import JOB_GROUP, Keys
 from email_client.settings_store import SenderSettings
 from email_client_peers import ChunkBuilder, http  # noqa: F401 (fixture)
+from tests.service_secrets import email_client_secrets
 
 KEYS = Keys("test:")
 
@@ -20,10 +23,11 @@ KEYS = Keys("test:")
 @pytest.fixture
 async def api(redis_url):
     """Base URL of the app on a free port and a Redis client on its database."""
-    config = load_config({"REDIS_URL": redis_url, "EMAIL_CLIENT_REDIS_PREFIX": "test:"})
+    config = load_config({"REDIS_URL": redis_url, "EMAIL_CLIENT_REDIS_PREFIX": "test:", **email_client_secrets()})
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-    server = tornado.httpserver.HTTPServer(make_app(config, client))
+    app = make_app(config, client, signing.service_secret(config, "email_client"), CredentialsCipher(load_key(config)))
+    server = tornado.httpserver.HTTPServer(app)
     server.add_sockets(sockets)
     yield f"http://127.0.0.1:{sockets[0].getsockname()[1]}", client
     server.stop()

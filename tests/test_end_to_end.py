@@ -7,13 +7,17 @@ web's counts must match what the gateway itself accepted.
 """
 
 import asyncio
+import os
 import random
+import subprocess
+import sys
 
 import aiohttp
 import pytest
 
-from tests.conftest import ApiClient
-from tests.processes import free_port, start_service, stop_service
+from tests.conftest import COOKIE_SECRET, ApiClient
+from tests.processes import REPOSITORY, free_port, start_service, stop_service
+from tests.service_secrets import email_client_secrets, web_secrets
 
 FIRST_NAMES = ["Zoë", "太郎", "Ana", "Søren", "José", "Łucja", "Amélie", "Mohammed", "Olu", "Chloé"]
 LAST_NAMES = ["山田", "Ng", "O'Brien", "García", "Müller", "Dvořák", "Smith", "Kowalski"]
@@ -57,7 +61,10 @@ def messy_export(rows: int, seed: int = 5) -> tuple[bytes, set[str], int]:
 
 @pytest.fixture
 async def system(tmp_path, database_url, redis_url):
-    """The three services as real processes on free ports; yields an API client for web and the gateway URL."""
+    """The three services as real processes on free ports; yields API clients for web and the gateway.
+
+    The web client sends an API token made with `python -m web create-token`.
+    """
     gateway_port, email_client_port, web_port = free_port(), free_port(), free_port()
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     processes = []
@@ -69,13 +76,20 @@ async def system(tmp_path, database_url, redis_url):
             "EMAIL_CLIENT_PORT": str(email_client_port), "REDIS_URL": redis_url,
             "EMAIL_CLIENT_WEB_URL": f"http://127.0.0.1:{web_port}", "EMAIL_CLIENT_GATEWAY_URL": gateway_url,
             "EMAIL_CLIENT_RETRY_BASE_DELAY": "0.05", "EMAIL_CLIENT_RETRY_MAX_DELAY": "0.5",
+            **email_client_secrets(),
         }, email_client_port, tmp_path / "email_client.log"))
         processes.append(start_service("web", {
             "WEB_PORT": str(web_port), "DATABASE_URL": database_url,
-            "WEB_EMAIL_CLIENT_URL": f"http://127.0.0.1:{email_client_port}",
+            "WEB_EMAIL_CLIENT_URL": f"http://127.0.0.1:{email_client_port}", "WEB_COOKIE_SECRET": COOKIE_SECRET,
+            **web_secrets(),
         }, web_port, tmp_path / "web.log"))
-        async with aiohttp.ClientSession() as session:
-            yield ApiClient(f"http://127.0.0.1:{web_port}", session), ApiClient(gateway_url, session)
+        created = subprocess.run(
+            [sys.executable, "-m", "web", "create-token", "end-to-end test"], cwd=REPOSITORY,
+            env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True, timeout=60, check=True,
+        )
+        headers = {"Authorization": f"Bearer {created.stdout.strip()}"}
+        async with aiohttp.ClientSession(headers=headers) as web_session, aiohttp.ClientSession() as gateway_session:
+            yield ApiClient(f"http://127.0.0.1:{web_port}", web_session), ApiClient(gateway_url, gateway_session)
     finally:
         for process in reversed(processes):
             stop_service(process)

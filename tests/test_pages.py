@@ -14,9 +14,10 @@ import pytest
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
-from yarl import URL
 
+from tests.conftest import COOKIE_SECRET, Pages, signed_in_pages
 from tests.processes import free_port
+from tests.service_secrets import signed_headers, web_secrets
 from web.app import WebService
 from web.config import load_config
 
@@ -98,33 +99,6 @@ class EmailClientStandIn:
         await self._server.close_all_connections()
 
 
-class Pages:
-    """A browser without JavaScript: keeps cookies, sends forms with their token, follows redirects."""
-
-    def __init__(self, session: aiohttp.ClientSession, base_url: str):
-        self.session = session
-        self.base_url = base_url
-
-    async def get(self, path: str) -> tuple[int, str]:
-        async with self.session.get(self.base_url + path) as response:
-            return response.status, await response.text()
-
-    async def post(self, path: str, data: dict, with_token: bool = True) -> tuple[int, str, str]:
-        """Submit a form; return the final status, page and path after redirects."""
-        form = dict(data)
-        if with_token:
-            form["_xsrf"] = await self.token()
-        async with self.session.post(self.base_url + path, data=form) as response:
-            return response.status, await response.text(), response.url.path_qs
-
-    async def token(self) -> str:
-        cookies = self.session.cookie_jar.filter_cookies(URL(self.base_url))
-        if "_xsrf" not in cookies:
-            await self.get("/contacts/new")
-            cookies = self.session.cookie_jar.filter_cookies(URL(self.base_url))
-        return cookies["_xsrf"].value
-
-
 async def start_web(database_url: str, email_client_url: str) -> tuple[WebService, str]:
     port = free_port()
     config = load_config({
@@ -132,6 +106,8 @@ async def start_web(database_url: str, email_client_url: str) -> tuple[WebServic
         "WEB_HOST": "127.0.0.1",
         "WEB_PORT": str(port),
         "WEB_EMAIL_CLIENT_URL": email_client_url,
+        "WEB_COOKIE_SECRET": COOKIE_SECRET,
+        **web_secrets(),
     })
     service = WebService(config)
     await service.start(port)
@@ -152,7 +128,7 @@ async def pages(database_url, email_client):
     email_client.settings.update(COMPLETE_SETTINGS)
     service, base_url = await start_web(database_url, email_client.url)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield Pages(session, base_url)
+        yield await signed_in_pages(service, base_url, session)
     await service.stop()
 
 
@@ -161,7 +137,7 @@ async def pages_without_email_client(database_url):
     """Pages of a web service whose email_client URL is a port where nothing listens."""
     service, base_url = await start_web(database_url, f"http://127.0.0.1:{free_port()}")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield Pages(session, base_url)
+        yield await signed_in_pages(service, base_url, session)
     await service.stop()
 
 
@@ -589,7 +565,10 @@ async def report(pages, campaign: int, results: list[dict], events: list[dict] |
     body = {"results": [{"campaign_id": campaign, "attempt": 1, **item} for item in results]}
     if events:
         body["events"] = events
-    async with pages.session.post(pages.base_url + "/api/v1/internal/job-results", json=body) as response:
+    url = pages.base_url + "/api/v1/internal/job-results"
+    data = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", **signed_headers("POST", url, data)}
+    async with pages.session.post(url, data=data, headers=headers) as response:
         assert response.status == 200
 
 
@@ -647,3 +626,71 @@ async def test_retry_failed_jobs_button(pages, email_client):
     assert "are being sent again" in page
     assert 'data-status="sending"' in page
     assert 'id="retry-failed-button"' not in page
+
+
+# Escaping and the preview sandbox
+
+SCRIPT = '<script>alert("owned")</script>'
+ESCAPED_SCRIPT = "&lt;script&gt;alert(&#34;owned&#34;)&lt;/script&gt;"
+
+
+def assert_escaped(page: str, where: str) -> None:
+    assert "<script>alert" not in page, where
+    assert ESCAPED_SCRIPT in page, where
+
+
+async def test_names_with_markup_escaped_everywhere(pages, email_client):
+    await add_contact(pages, "mallory@example.com", name=SCRIPT, first_name=SCRIPT)
+    mallory = await contact_id(pages, "mallory@example.com")
+
+    status, page, path = await pages.post("/segments/new", {"name": SCRIPT})
+    segment = int(path.rsplit("/", 1)[1])
+    assert_escaped(page, "flash: segment created")
+    status, page, _ = await pages.post(f"/segments/{segment}/contacts/add", {"addresses": "mallory@example.com"})
+    status, page, path = await pages.post("/templates/new", {"name": SCRIPT, "html": "<p>Hi {{ first_name }}</p>"})
+    template = int(path.rsplit("/", 1)[1])
+    assert_escaped(page, "flash: template created")
+    status, page, path = await pages.post("/campaigns/new", {"name": "Spring", "segment_id": str(segment),
+                                                             "template_id": str(template), "subject": "Hello"})
+    campaign = int(path.rsplit("/", 1)[1])
+    assert_escaped(page, "campaign page after creation")
+
+    for path in ("/contacts", f"/contacts/{mallory}", f"/contacts/{mallory}/delete", "/segments",
+                 f"/segments/{segment}", f"/segments/{segment}/rename", f"/segments/{segment}/delete", "/templates",
+                 f"/templates/{template}", f"/templates/{template}/preview", f"/templates/{template}/delete",
+                 "/campaigns/new", f"/campaigns/{campaign}", f"/campaigns/{campaign}/edit", "/campaigns", "/",
+                 "/contacts/import"):
+        status, page = await pages.get(path)
+        assert status == 200, path
+        if path != f"/contacts/{mallory}/delete":
+            assert_escaped(page, path)
+        else:
+            # The confirmation names the contact by address only.
+            assert "<script>alert" not in page
+
+    status, page = await pages.get(f"/templates/{template}/preview?contact=mallory@example.com")
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;" in page
+
+    await pages.post(f"/campaigns/{campaign}/send", {})
+    status, page, _ = await pages.post(f"/segments/{segment}/rename", {"name": SCRIPT + "2"})
+    assert_escaped(page, "flash: segment renamed")
+    status, page, _ = await pages.post(f"/templates/{template}/delete", {})
+    assert_escaped(page, "flash: template deleted")
+    status, page, _ = await pages.post(f"/segments/{segment}/delete", {})
+    assert_escaped(page, "flash: segment deleted")
+    _, page = await pages.get(f"/campaigns/{campaign}")
+    assert "<script>alert" not in page
+
+
+async def test_preview_iframe_sandboxed_without_scripts(pages):
+    template = await add_template(pages, "Scripted", "<p>Hi</p><script>alert(1)</script><img src=x onerror=alert(2)>")
+    status, page = await pages.get(f"/templates/{template}/preview")
+    assert status == 200
+    frames = re.findall(r"<iframe[^>]*>", page)
+    assert len(frames) == 1
+    assert re.search(r"\ssandbox[\s>=]", frames[0])
+    assert "allow-scripts" not in frames[0]
+    assert "allow-same-origin" not in frames[0]
+    assert "<script>alert(1)" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in frames[0]

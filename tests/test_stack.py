@@ -4,6 +4,7 @@ The stack starts its own embedded PostgreSQL and valkey in a temporary data
 folder, on free ports, even when DATABASE_URL and REDIS_URL are set.
 """
 
+import http.cookiejar
 import os
 import queue
 import signal
@@ -12,6 +13,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -63,6 +65,27 @@ def distinct_free_ports(count: int) -> list[int]:
     while len(ports) < count:
         ports.add(free_port())
     return sorted(ports)
+
+
+def sign_in_status(port: int, email: str, password: str) -> int:
+    """Post the login form as a browser would (token cookie first); return the status, without following redirects."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(jar), _NoRedirect()
+    )
+    opener.open(f"http://127.0.0.1:{port}/login", timeout=5).read()
+    token = next(cookie.value for cookie in jar if cookie.name == "_xsrf")
+    form = urllib.parse.urlencode({"email": email, "password": password, "_xsrf": token}).encode()
+    try:
+        with opener.open(f"http://127.0.0.1:{port}/login", data=form, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
 
 
 def health_status(port: int) -> int | None:
@@ -157,6 +180,11 @@ def test_stack_starts_and_stops(tmp_path):
 
         for name, port in (("web", web_port), ("email_client", email_client_port), ("mock_gateway", gateway_port)):
             assert health_status(port) == 200, f"{name} /healthz on port {port}"
+
+        assert output.wait_for("Sign in as demo@example.com with the password ", START_TIMEOUT), output.text()
+        password = output.text().split("Sign in as demo@example.com with the password ", 1)[1].split()[0]
+        assert sign_in_status(web_port, "demo@example.com", password) == 303
+        assert sign_in_status(web_port, "demo@example.com", password + "x") in (400, 401, 403)
 
         children = psutil.Process(process.pid).children(recursive=True)
         child_commands = " | ".join(describe(children))

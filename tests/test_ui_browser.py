@@ -9,8 +9,12 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
+from tests.conftest import COOKIE_SECRET
 from tests.processes import free_port, start_service, stop_service
+from tests.service_secrets import email_client_secrets, web_secrets
 
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "a long admin password"
 # Long enough that the campaign page loads while its emails are still at the gateway.
 GATEWAY_LATENCY_MS = 1500
 CSV_FILE = (
@@ -51,17 +55,36 @@ def web_url(tmp_path, database_url, redis_url):
             "EMAIL_CLIENT_PORT": str(email_client_port),
             "EMAIL_CLIENT_WEB_URL": web_url,
             "EMAIL_CLIENT_GATEWAY_URL": gateway_url,
+            **email_client_secrets(),
         }, email_client_port, tmp_path / "email_client.log"))
         processes.append(start_service("web", {
             "DATABASE_URL": database_url,
             "WEB_HOST": "127.0.0.1",
             "WEB_PORT": str(web_port),
             "WEB_EMAIL_CLIENT_URL": email_client_url,
+            "WEB_COOKIE_SECRET": COOKIE_SECRET,
+            **web_secrets(),
+            "WEB_ADMIN_EMAIL": ADMIN_EMAIL,
+            "WEB_ADMIN_PASSWORD": ADMIN_PASSWORD,
         }, web_port, tmp_path / "web.log"))
         yield web_url
     finally:
         for process in reversed(processes):
             stop_service(process)
+
+
+async def sign_in(page: Page, web_url: str) -> None:
+    await page.goto(web_url + "/settings")
+    await expect(page.locator("h1")).to_have_text("Sign in")
+    await page.get_by_label("Email address", exact=True).fill(ADMIN_EMAIL)
+    await page.get_by_label("Password", exact=True).fill("not the password")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator(".form-error")).to_have_text("the email address or the password is wrong")
+    await page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("h1")).to_have_text("Settings")
+    assert page.url == web_url + "/settings"
+    await expect(page.locator("#signed-in-as")).to_have_text(ADMIN_EMAIL)
 
 
 async def fill_settings(page: Page, web_url: str) -> None:
@@ -120,6 +143,16 @@ async def create_and_preview_template(page: Page, web_url: str) -> None:
     await expect(page.locator("#preview-text")).to_have_text("Hello Ada, spring in London.")
 
 
+async def preview_runs_no_script(page: Page, web_url: str) -> None:
+    await page.goto(web_url + "/templates/new")
+    await page.get_by_label("Name", exact=True).fill("Script check")
+    await page.get_by_label("HTML", exact=True).fill(
+        '<p id="target">as written</p><script>document.getElementById("target").textContent = "ran"</script>')
+    await page.get_by_role("button", name="Add template").click()
+    await page.get_by_role("link", name="Preview").click()
+    await expect(page.frame_locator("iframe.preview").locator("#target")).to_have_text("as written")
+
+
 async def send_campaign(page: Page, web_url: str) -> None:
     await page.goto(web_url + "/campaigns/new")
     await page.get_by_label("Name", exact=True).fill("Spring 2025")
@@ -146,7 +179,20 @@ async def send_campaign(page: Page, web_url: str) -> None:
     await expect(page.locator("#jobs tbody tr td:nth-child(4)").first).not_to_be_empty()
 
 
+async def sign_out(page: Page, web_url: str) -> None:
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.locator(".flash")).to_have_text("You are signed out.")
+    await page.goto(web_url + "/campaigns")
+    await expect(page.locator("h1")).to_have_text("Sign in")
+
+
 async def test_main_flow(page: Page, web_url):
+    # The pages must work under web's Content-Security-Policy: any refused script, style or frame fails the test.
+    policy_errors = []
+    page.on("console", lambda message: policy_errors.append(message.text)
+            if "Content Security Policy" in message.text else None)
+
+    await sign_in(page, web_url)
     await fill_settings(page, web_url)
     await import_into_new_segment(page, web_url)
     await create_and_preview_template(page, web_url)
@@ -155,3 +201,7 @@ async def test_main_flow(page: Page, web_url):
     await page.goto(web_url + "/")
     await expect(page.locator(".totals")).to_contain_text("Emails sent")
     await expect(page.get_by_role("row", name=re.compile("Spring 2025"))).to_contain_text("finished")
+    assert policy_errors == []
+
+    await preview_runs_no_script(page, web_url)
+    await sign_out(page, web_url)

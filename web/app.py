@@ -5,12 +5,13 @@ from pathlib import Path
 
 import tornado.web
 
-from web import migrations
+from common import signing
+from web import accounts, auth, migrations
 from web.db import Database
 from web.dispatcher import Dispatcher
 from web.email_client_api import EmailClientAPI, SettingsStatus
 from web.handlers import api_campaigns, api_contacts, api_internal, api_segments, api_settings, api_templates, pages
-from web.handlers.base import ApiHandler, ApiNotFoundHandler
+from web.handlers.base import Access, ApiHandler, ApiNotFoundHandler, StaticFiles
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,8 @@ ID = r"([0-9]+)"
 
 
 class HealthHandler(ApiHandler):
+    access = Access.PUBLIC
+
     async def get(self):
         await self.db.fetch_value("SELECT 1")
         self.write_json({"status": "ok"})
@@ -48,9 +51,17 @@ def api_routes() -> list:
     ]
 
 
-def make_app(config, db: Database, email_client: EmailClientAPI, dispatcher: Dispatcher) -> tornado.web.Application:
+def make_app(config, db: Database, email_client: EmailClientAPI, dispatcher: Dispatcher,
+             cookie_secret: str, service_secret: bytes) -> tornado.web.Application:
     return tornado.web.Application(
         api_routes() + pages.routes(),
+        cookie_secret=cookie_secret,
+        # Every POST, PUT and DELETE made with a session cookie needs the CSRF token; see
+        # BaseHandler.check_xsrf_cookie for the requests that are exempt.
+        xsrf_cookies=True,
+        xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax"},
+        # Checks the signature of the requests from email_client (see api_internal).
+        service_secret=service_secret,
         config=config,
         db=db,
         email_client=email_client,
@@ -59,6 +70,7 @@ def make_app(config, db: Database, email_client: EmailClientAPI, dispatcher: Dis
         jinja=pages.make_environment(WEB_DIR / "templates"),
         template_path=str(WEB_DIR / "templates"),
         static_path=str(WEB_DIR / "static"),
+        static_handler_class=StaticFiles,
         default_handler_class=pages.NotFoundPage,
     )
 
@@ -74,12 +86,22 @@ class WebService:
         self.server = None
 
     async def start(self, port: int | None = None) -> None:
+        """Migrate the database, create the admin user if configured, and listen.
+
+        Raises ConfigError, before touching the database, when no usable cookie
+        secret or service secret is set or the admin settings are incomplete or invalid.
+        """
+        cookie_secret = auth.cookie_secret(self.config)
+        admin = accounts.admin_account(self.config)
+        service_secret = signing.service_secret(self.config, "web")
         migrations.migrate(self.config.database_url)
         self.db = await Database.connect(self.config.database_url)
-        self.email_client = EmailClientAPI(self.config.email_client_url)
+        if admin is not None and await accounts.ensure_user(self.db, *admin):
+            log.info("created user %s from WEB_ADMIN_EMAIL", admin[0])
+        self.email_client = EmailClientAPI(self.config.email_client_url, service_secret)
         self.dispatcher = Dispatcher(self.db, self.email_client, self.config.dispatch_chunk_size,
                                      self.config.dispatch_backlog_limit)
-        app = make_app(self.config, self.db, self.email_client, self.dispatcher)
+        app = make_app(self.config, self.db, self.email_client, self.dispatcher, cookie_secret, service_secret)
         self.server = app.listen(port if port is not None else self.config.port, address=self.config.host,
                                  xheaders=False)
         self.dispatcher.start()

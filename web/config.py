@@ -12,6 +12,18 @@ SETTINGS = (
             "Jobs of one campaign that email_client may hold unsent before web stops handing over more."),
     Setting("import_max_bytes", int, "Largest CSV file accepted by an import, in bytes."),
     Setting("log_level", str, "Logging level: DEBUG, INFO, WARNING or ERROR."),
+    Setting("cookie_secret", str,
+            "Key that signs the session cookies, at least 32 random characters; every web process needs the same "
+            "one. Set this or `cookie_secret_file`.", secret=True),
+    Setting("cookie_secret_file", str, "Path of a file holding the cookie secret, in place of `cookie_secret`."),
+    Setting("session_hours", float, "Hours after signing in until a session ends and the user signs in again."),
+    Setting("admin_email", str,
+            "Address of a user that web creates when it starts, unless a user with that address exists."),
+    Setting("admin_password", str, "Password of the user `admin_email`, at least 10 characters.", secret=True),
+    Setting("service_secret", str,
+            "Key shared with email_client that signs the requests between the two services, at least 32 "
+            "characters. Set this or `service_secret_file`.", secret=True),
+    Setting("service_secret_file", str, "Path of a file holding the service secret, in place of `service_secret`."),
 )
 
 

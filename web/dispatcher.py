@@ -34,12 +34,19 @@ class Dispatcher:
         self._task = asyncio.create_task(self._run(), name="dispatcher")
 
     async def stop(self) -> None:
-        if self._task is not None:
+        """Stop the dispatch loop, waiting for it to end.
+
+        aiopg runs queries under `asyncio.wait_for`, which on Python 3.11 can
+        swallow a cancellation that lands while a query completes, so the
+        task is cancelled until it has really ended.
+        """
+        if self._task is None:
+            return
+        while not self._task.done():
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await asyncio.wait([self._task], timeout=0.5)
+        if not self._task.cancelled() and self._task.exception() is not None:
+            log.error("the dispatch loop had failed: %r", self._task.exception())
 
     def wake(self) -> None:
         """Start dispatching now instead of at the next poll, e.g. right after a campaign is sent."""

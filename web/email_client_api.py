@@ -1,19 +1,23 @@
-"""HTTP client of the email_client service."""
+"""HTTP client of the email_client service; every request is signed with the service secret."""
 
+import json
 import logging
 import time
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
+from common import signing
 from web.errors import Conflict, InvalidInput, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
 
 class EmailClientAPI:
-    def __init__(self, base_url: str, timeout: float = 30.0):
+    def __init__(self, base_url: str, service_secret: bytes, timeout: float = 30.0):
         self._base_url = base_url.rstrip("/")
+        self._service_secret = service_secret
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -27,9 +31,13 @@ class EmailClientAPI:
             await self._session.close()
 
     async def _request(self, method: str, path: str, body: Any = None) -> Any:
-        url = self._base_url + path
+        url = URL(self._base_url + path)
+        payload = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        headers = signing.sign(self._service_secret, method, url.raw_path_qs, payload)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         try:
-            async with self._client().request(method, url, json=body) as response:
+            async with self._client().request(method, url, data=payload or None, headers=headers) as response:
                 try:
                     data = await response.json(content_type=None)
                 except ValueError:
@@ -39,6 +47,13 @@ class EmailClientAPI:
                     raise InvalidInput(error, field=(data or {}).get("field"))
                 if response.status == 409:
                     raise Conflict((data or {}).get("error", "email_client refused the change in this state"))
+                if response.status == 401:
+                    reason = (data or {}).get("error", "no reason given")
+                    raise ServiceUnavailable(
+                        f"email_client rejected the signature of web's request ({reason}); web and email_client "
+                        "need the same service secret (WEB_SERVICE_SECRET_FILE, EMAIL_CLIENT_SERVICE_SECRET_FILE) "
+                        "and clocks less than 5 minutes apart"
+                    )
                 if response.status >= 300:
                     raise ServiceUnavailable(f"email_client answered {response.status} to {method} {path}")
                 return data

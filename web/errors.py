@@ -30,3 +30,19 @@ class ServiceUnavailable(DomainError):
     """email_client did not answer; the change can be tried again later."""
 
     status_code = 503
+
+
+class Unauthenticated(DomainError):
+    """The request carries no valid session cookie or API token."""
+
+    status_code = 401
+
+
+class TooManyRequests(DomainError):
+    """Too many failed sign-ins; `retry_after` is the number of seconds until the next attempt is allowed."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -45,7 +45,9 @@ class ContactHandler(ApiHandler):
 class ContactImportHandler(ApiHandler):
     """Takes the CSV file as the request body, spooled to disk as it arrives."""
 
-    def prepare(self):
+    async def prepare(self):
+        # Tornado reads the body only after prepare() ends, so the body of a request without a user is never read.
+        await super().prepare()
         max_bytes = self.config.import_max_bytes
         self.request.connection.set_max_body_size(max_bytes)
         length = self.request.headers.get("Content-Length")

@@ -1,11 +1,17 @@
-"""JSON API used by email_client: the job results and campaign events it reports."""
+"""JSON API used by email_client: the job results and campaign events it reports.
+
+email_client signs each request with the service secret (see common.signing).
+A request that is unsigned, wrongly signed, too old or replayed gets a 401 and
+changes nothing.
+"""
 
 import logging
 
+from common import signing
 from web import validation
-from web.errors import InvalidInput
-from web.handlers.base import ApiHandler
-from web.repositories import dispatch
+from web.errors import InvalidInput, Unauthenticated
+from web.handlers.base import Access, ApiHandler
+from web.repositories import dispatch, nonces
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +76,25 @@ def _list(data: dict, name: str) -> list:
 
 class JobResultsHandler(ApiHandler):
     """Takes a batch of job outcomes, and campaign events such as a pause, from email_client."""
+
+    # The one endpoint open without a user or a CSRF token, because email_client has neither.
+    # Instead, `prepare` lets only requests signed with the service secret through.
+    access = Access.INTERNAL
+
+    async def prepare(self):
+        await super().prepare()
+        await self.check_signature()
+
+    async def check_signature(self) -> None:
+        """Raise Unauthenticated unless the request is signed with the service secret and its nonce is new."""
+        request = self.request
+        try:
+            signed = signing.check(self.application.settings["service_secret"], request.method, request.uri,
+                                   request.body, request.headers)
+        except signing.SignatureError as error:
+            raise Unauthenticated(str(error)) from None
+        if not await nonces.remember(self.db, signed.nonce, signed.nonce_expires_at):
+            raise Unauthenticated(signing.REPLAYED)
 
     async def post(self):
         data = validation.parse_json_object(self.request.body)

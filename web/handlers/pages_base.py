@@ -13,7 +13,7 @@ from web.errors import DomainError, InvalidInput, NotFound
 from web.handlers.base import BaseHandler
 
 FLASH_COOKIE = "postmill_flash"
-# Tornado rejects a form with a missing or wrong token with 403.
+# BaseHandler.check_xsrf_cookie rejects a form with a missing or wrong CSRF token with 403.
 ERROR_MESSAGES = {
     403: "The form has expired or was sent from another site. Reload the page and submit it again.",
     404: "There is no page at this address.",
@@ -68,9 +68,20 @@ class PageHandler(BaseHandler):
     settings_checked = False
 
     async def prepare(self):
-        await self.check_settings()
-        if self.request.method == "POST":
-            self.check_xsrf_cookie()
+        await super().prepare()
+        if self.current_user is not None and not self._finished:
+            await self.check_settings()
+
+    def reject_unauthenticated(self) -> None:
+        """Send the browser to the sign-in page, which brings it back here afterwards."""
+        if self.session_rejected:
+            self.end_session()
+            self.flash("Your session has ended. Sign in again.")
+        if self.request.method in ("GET", "HEAD"):
+            self.redirect(page_url("/login", next=self.request.uri))
+        else:
+            # The form cannot be sent again from the sign-in page, so the browser comes back to the page's address.
+            self.redirect(page_url("/login", next=self.request.path), status=303)
 
     async def check_settings(self) -> None:
         self.missing_settings = await self.application.settings["settings_status"].missing()
@@ -108,7 +119,9 @@ class PageHandler(BaseHandler):
             "flash": self.take_flash(),
             "settings_checked": self.settings_checked,
             "missing_settings": self.missing_settings,
+            "current_user": self.current_user,
             "xsrf_input": Markup(self.xsrf_form_html()),
+            "xsrf_token": self.xsrf_token.decode("ascii"),
             "static_url": self.static_url,
             "page_url": page_url,
         }
@@ -131,5 +144,6 @@ class PageHandler(BaseHandler):
 
 class NotFoundPage(PageHandler):
     async def prepare(self):
-        await self.check_settings()
-        raise tornado.web.HTTPError(404)
+        await super().prepare()
+        if not self._finished:
+            raise tornado.web.HTTPError(404)

@@ -14,6 +14,8 @@
   const RATE_WINDOW_MS = 10000;
   const samples = [];
   const campaignId = root.dataset.campaignId;
+  // Only GET requests are sent here; web would need this CSRF token for any request that changes something.
+  const xsrfToken = document.querySelector('meta[name="xsrf-token"]').content;
 
   function statusBadge(status) {
     const badge = document.createElement("span");
@@ -95,7 +97,12 @@
   }
 
   async function fetchJson(url) {
-    const response = await fetch(url, { headers: { Accept: "application/json" } });
+    const response = await fetch(url, { headers: { Accept: "application/json", "X-XSRFToken": xsrfToken } });
+    if (response.status === 401) {
+      // The session has ended: reloading leads to the sign-in page, which brings the user back here.
+      window.location.reload();
+      throw new Error("the session has ended");
+    }
     if (!response.ok) {
       throw new Error(url + " returned HTTP " + response.status);
     }

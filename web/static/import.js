@@ -14,6 +14,8 @@
   const report = document.getElementById("import-report");
   const errors = document.getElementById("import-errors");
   const truncated = document.getElementById("import-errors-truncated");
+  // web refuses a POST made with the session cookie unless this CSRF token comes with it.
+  const xsrfToken = document.querySelector('meta[name="xsrf-token"]').content;
 
   function showStatus(message, kind) {
     status.textContent = message;
@@ -83,9 +85,13 @@
     try {
       const response = await fetch(url, {
         method: "POST",
-        headers: { "Content-Type": "text/csv" },
+        headers: { "Content-Type": "text/csv", "X-XSRFToken": xsrfToken },
         body: file,
       });
+      if (response.status === 401) {
+        showStatus("The import failed: your session has ended. Reload the page to sign in again.", "error");
+        return;
+      }
       if (!response.ok) {
         showStatus("The import failed: " + (await readError(response)), "error");
         return;
