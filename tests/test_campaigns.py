@@ -415,3 +415,44 @@ async def test_contact_deleted_before_hand_over_fails_its_job(campaign_api, fake
     assert "contact was deleted" in failed["items"][0]["error"]
     assert failed["items"][0]["email"] == deleted["email"]
     assert deleted["id"] not in fake_email_client.job_ids()
+
+
+async def test_hand_over_resumes_after_web_restart(database_url, fake_email_client):
+    def new_service() -> tuple[WebService, int]:
+        port = free_port()
+        config = load_config({
+            "DATABASE_URL": database_url, "WEB_PORT": str(port),
+            "WEB_EMAIL_CLIENT_URL": f"http://127.0.0.1:{fake_email_client.port}",
+            "WEB_DISPATCH_CHUNK_SIZE": "10", "WEB_DISPATCH_BACKLOG_LIMIT": "1",
+            "WEB_COOKIE_SECRET": COOKIE_SECRET, **web_secrets(),
+        })
+        return WebService(config), port
+
+    # With a backlog limit of 1, each dispatch round hands over one chunk and
+    # waits for the next poll, so the first web stops halfway through.
+    fake_email_client.backlog = 1
+    first, port = new_service()
+    await first.start()
+    token = await create_api_token(first)
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
+        api = ApiClient(f"http://127.0.0.1:{port}", session)
+        campaign = await draft(api, contacts=60)
+        await api.post(f"/api/v1/campaigns/{campaign['id']}/send")
+
+        async def first_chunk():
+            return len(fake_email_client.chunks) >= 1
+
+        await wait_for(first_chunk)
+    await first.stop()
+    assert len(set(fake_email_client.job_ids())) < 60
+
+    fake_email_client.backlog = 0
+    second, _ = new_service()
+    await second.start()
+    try:
+        async def all_handed_over():
+            return len(set(fake_email_client.job_ids())) == 60
+
+        await wait_for(all_handed_over)
+    finally:
+        await second.stop()
