@@ -8,7 +8,8 @@ A template sees the contact's fields (`email`, `name`, `first_name`,
 `last_name`), its `attributes` (a dict) and each attribute by name unless a
 field has that name. A field or attribute that is missing or empty is
 undefined, and rendering it raises `TemplateRenderError` instead of sending a
-blank: write `{{ first_name | default("there") }}` to allow for it.
+blank: write `{{ first_name | default("there") }}` or
+`{% if city %}...{% endif %}` to allow for it.
 """
 
 from dataclasses import dataclass
@@ -19,8 +20,19 @@ from jinja2.sandbox import SandboxedEnvironment
 
 CONTACT_FIELDS = ("email", "name", "first_name", "last_name")
 
-_html_environment = SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined)
-_text_environment = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
+
+
+class MissingValue(jinja2.StrictUndefined):
+    """A value the contact lacks: false in a test such as `{% if city %}`, an error wherever it is output."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:
+        return False
+
+
+_html_environment = SandboxedEnvironment(autoescape=True, undefined=MissingValue)
+_text_environment = SandboxedEnvironment(autoescape=False, undefined=MissingValue)
 
 
 class TemplateError(ValueError):

@@ -130,7 +130,8 @@ def _print_demo_user(stack: Stack) -> None:
 
     created = ensure_demo_user(stack.database_url)
     if created is None:
-        print("Sign in with an existing user (python -m web create-user EMAIL adds one).", flush=True)
+        print("Sign in with an existing user. To add one while the stack runs:\n"
+              f"  DATABASE_URL='{without_password(stack.database_url)}' python -m web create-user EMAIL", flush=True)
         return
     email, password = created
     # Shown once, on the terminal of the person who started the demo; never logged.

@@ -47,6 +47,18 @@
     document.getElementById("campaign-dispatch-error").textContent = campaign.dispatch_error || "";
   }
 
+  // Finished or cancelled: the pause, resume and cancel buttons no longer apply.
+  function showEnded() {
+    for (const id of ["pause-button", "resume-button", "cancel-button"]) {
+      const button = document.getElementById(id);
+      if (button) {
+        button.closest("form").hidden = true;
+      }
+    }
+    document.getElementById("campaign-rate-text").hidden = true;
+    document.getElementById("campaign-ended").hidden = false;
+  }
+
   function showCampaign(campaign) {
     const counts = campaign.counts;
     const done = counts.sent + counts.failed + counts.cancelled;
@@ -126,6 +138,7 @@
       showCampaign(campaign);
       showJobs(await fetchJson(jobsUrl()));
       if (!WATCHED.includes(campaign.status)) {
+        showEnded();
         return;
       }
     } catch (error) {
