@@ -46,7 +46,7 @@ class BenchClient:
                                          **kwargs) as response:
             body = await response.json(content_type=None) if response.content_type == "application/json" else None
             if response.status >= 400:
-                raise RuntimeError(f"{method} {path} answered {response.status}: {body}")
+                raise RuntimeError(f"{method} {path} returned status {response.status}: {body}")
             return body
 
     async def get_json(self, path: str):
@@ -83,7 +83,7 @@ class BenchClient:
                                          allow_redirects=False) as response:
                 await response.read()
                 if response.status != 200:
-                    raise RuntimeError(f"GET {path} answered {response.status}")
+                    raise RuntimeError(f"GET {path} returned status {response.status}")
             timings.append((time.perf_counter() - started) * 1000)
         return sorted(timings)[len(timings) // 2]
 

@@ -1,4 +1,4 @@
-"""Checks on user input; each raises InvalidInput with a message that says what to fix."""
+"""Checks on user input; each raises InvalidInput with a message that explains what to fix."""
 
 import functools
 import json
@@ -125,7 +125,7 @@ def id_list(data: dict[str, Any], name: str, max_items: int = 10_000) -> list[in
     if not isinstance(value, list) or not value:
         raise InvalidInput(f"{name} must be a non-empty list of ids", field=name)
     if len(value) > max_items:
-        raise InvalidInput(f"{name} holds {len(value)} ids; send at most {max_items} per request", field=name)
+        raise InvalidInput(f"{name} contains {len(value)} ids; send at most {max_items} per request", field=name)
     return sorted({positive_id(item, name) for item in value})
 
 
