@@ -34,7 +34,7 @@ async def post_directly(gateway_url: str, count: int, concurrency: int) -> float
                 headers = {"Idempotency-Key": f"ceiling-{number}"}
                 async with session.post(f"{gateway_url}/v1/messages", json=message, headers=headers) as response:
                     if response.status != 202:
-                        raise RuntimeError(f"the mock gateway answered {response.status}")
+                        raise RuntimeError(f"the mock gateway returned status {response.status}; expected 202")
                     await response.read()
 
         started = time.perf_counter()

@@ -17,7 +17,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 
 class ConfigError(Exception):
-    """A configuration file or environment variable holds an invalid value."""
+    """A configuration file or environment variable contains an invalid value."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def load(
 ) -> Config:
     """Load `service`'s settings from its JSON file, then the environment.
 
-    Raises ConfigError when the file holds an unknown key, lacks a key, or a
+    Raises ConfigError when the file contains an unknown key, lacks a key, or a
     value cannot be read as its setting's type.
     """
     environ = os.environ if environ is None else environ

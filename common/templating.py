@@ -4,7 +4,7 @@ Web checks a template with `compile_template` when it is saved; email_client
 renders it for every job with `render_message`. Both use the same rules, so a
 template that saves cleanly behaves the same when sent.
 
-A template sees the contact's fields (`email`, `name`, `first_name`,
+A template can use the contact's fields (`email`, `name`, `first_name`,
 `last_name`), its `attributes` (a dict) and each attribute by name unless a
 field has that name. A field or attribute that is missing or empty is
 undefined, and rendering it raises `TemplateRenderError` instead of sending a
@@ -36,7 +36,7 @@ _text_environment = SandboxedEnvironment(autoescape=False, undefined=MissingValu
 
 
 class TemplateError(ValueError):
-    """A template does not compile; `part` and `line` say where."""
+    """A template that does not compile; `part` and `line` locate the error."""
 
     def __init__(self, part: str, line: int | None, message: str):
         self.part = part
@@ -83,7 +83,7 @@ def compile_template(subject: str, html: str, text: str | None = None) -> Compil
 
 
 def contact_context(contact: dict[str, Any]) -> dict[str, Any]:
-    """Build the variables a template sees for `contact`, leaving empty values undefined."""
+    """Build the variables a template can use for `contact`, leaving empty values undefined."""
     attributes = {
         key: value
         for key, value in (contact.get("attributes") or {}).items()

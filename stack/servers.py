@@ -114,7 +114,7 @@ class ValkeyServer:
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"valkey-server did not answer on port {self.port} within {timeout} s")
+        raise RuntimeError(f"valkey-server did not respond on port {self.port} within {timeout} s")
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -77,7 +77,7 @@ def cookie_secret(config: Config) -> str:
     if not value:
         raise ConfigError(f"no cookie secret is set: {COOKIE_SECRET_HELP}")
     if len(value) < MIN_COOKIE_SECRET_LENGTH:
-        raise ConfigError(f"{source} holds {len(value)} characters; it needs at least "
+        raise ConfigError(f"{source} contains {len(value)} characters; it needs at least "
                           f"{MIN_COOKIE_SECRET_LENGTH}: {COOKIE_SECRET_HELP}")
     return value
 
@@ -137,7 +137,7 @@ def new_token() -> tuple[str, str]:
 
 
 def token_digest(token: str) -> str:
-    # A plain digest suffices: the token holds 256 random bits, so it cannot be guessed from its hash.
+    # A plain digest suffices: the token contains 256 random bits, so it cannot be guessed from its hash.
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 

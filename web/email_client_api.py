@@ -46,7 +46,7 @@ class EmailClientAPI:
                     error = (data or {}).get("error", "email_client rejected the request")
                     raise InvalidInput(error, field=(data or {}).get("field"))
                 if response.status == 409:
-                    raise Conflict((data or {}).get("error", "email_client refused the change in this state"))
+                    raise Conflict((data or {}).get("error", "email_client rejected the change in the campaign's current state"))
                 if response.status == 401:
                     reason = (data or {}).get("error", "no reason given")
                     raise ServiceUnavailable(
@@ -55,7 +55,7 @@ class EmailClientAPI:
                         "and clocks less than 5 minutes apart"
                     )
                 if response.status >= 300:
-                    raise ServiceUnavailable(f"email_client answered {response.status} to {method} {path}")
+                    raise ServiceUnavailable(f"email_client returned status {response.status} to {method} {path}")
                 return data
         except (aiohttp.ClientError, TimeoutError) as error:
             raise ServiceUnavailable(
@@ -84,7 +84,7 @@ class EmailClientAPI:
 
 
 class SettingsStatus:
-    """Which gateway settings are missing, as shown in the warning on every page.
+    """The gateway settings that are missing, as shown in the warning on every page.
 
     Cached for a few seconds per web process, and refreshed at once when the
     settings are saved through this process.

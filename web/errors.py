@@ -27,7 +27,7 @@ class Conflict(DomainError):
 
 
 class ServiceUnavailable(DomainError):
-    """email_client did not answer; the change can be tried again later."""
+    """email_client did not respond, so the change can be tried again later."""
 
     status_code = 503
 

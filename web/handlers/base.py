@@ -172,7 +172,7 @@ class BaseHandler(SecurityHeaders):
 
 
 class ApiHandler(BaseHandler):
-    """A JSON endpoint: answers JSON, errors included, as `{"error": ..., "field": ...}`."""
+    """A JSON endpoint: returns JSON, errors included, as `{"error": ..., "field": ...}`."""
 
     accepts_bearer = True
 

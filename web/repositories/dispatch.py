@@ -44,7 +44,7 @@ async def next_chunk(db, campaign_id: int, after: int, limit: int) -> list[dict]
 
 
 async def advance_cursor(db, campaign_id: int, dispatch_round: int, cursor: int) -> None:
-    """Record that email_client holds the round's jobs up to `cursor`, and clear any hand-over error."""
+    """Record that email_client has queued the round's jobs up to `cursor`, and clear any hand-over error."""
     await db.execute(
         "UPDATE campaigns SET dispatch_cursor = %s, dispatch_error = NULL"
         " WHERE id = %s AND dispatch_round = %s AND dispatch_cursor < %s",
