@@ -63,6 +63,18 @@ async def test_import_updates_existing_contacts(api):
     assert contacts["a@example.com"]["attributes"] == {"plan": "free", "city": "Rome"}
 
 
+async def test_import_array_special_characters(api):
+    # Rows reach PostgreSQL as array literals, where backslashes, quotes, braces and commas are special.
+    text = 'email,name,note\nodd@example.com,"C:\\path {a,b} ""quoted""",back\\slash {}\nnul@example.com,Nu\x00l,\n'
+    status, report = await import_csv(api, text)
+    assert status == 200, report
+    assert (report["created"], report["skipped"]) == (1, 1)
+    assert report["errors"] == [{"line": 3, "reason": "the name field contains a NUL character; remove it"}]
+    contact = (await all_contacts(api))["odd@example.com"]
+    assert contact["name"] == 'C:\\path {a,b} "quoted"'
+    assert contact["attributes"] == {"note": "back\\slash {}"}
+
+
 async def test_import_into_segment(api):
     _, segment = await api.post("/api/v1/segments", json={"name": "Newsletter"})
     status, report = await import_csv(api, "email\na@example.com\nb@example.com\n", f"?segment_id={segment['id']}")

@@ -75,7 +75,8 @@ async def test_contact_unknown_id_is_404(api):
 async def test_contact_list_search_and_pages(api):
     for number in range(7):
         await create(api, email=f"user{number}@example.com", name=f"User {number}")
-    await create(api, email="other@example.org", name="Zed 50% off")
+    await create(api, email="other@example.org", name="50% off club")
+    await create(api, email="fifty@example.org", name="500 offers")
 
     status, first = await api.get("/api/v1/contacts?limit=3&search=user")
     assert status == 200
@@ -89,8 +90,27 @@ async def test_contact_list_search_and_pages(api):
     emails = [item["email"] for page in pages for item in page["items"]]
     assert emails == [f"user{n}@example.com" for n in range(7)]
 
+    # % and _ are matched as themselves, not as LIKE wildcards.
     _, percent = await api.get("/api/v1/contacts?search=50%25")
     assert [item["email"] for item in percent["items"]] == ["other@example.org"]
+    _, underscore = await api.get("/api/v1/contacts?search=5_0")
+    assert underscore["items"] == []
+
+
+async def test_contact_search_by_prefix(api):
+    ada = await create(api, email="ada@example.com", first_name="Ada", last_name="Lovelace")
+    grace = await create(api, email="admiral@navy.example", name="Grace Brewster Hopper")
+
+    async def found(search):
+        _, page = await api.get("/api/v1/contacts", params={"search": search})
+        return [item["id"] for item in page["items"]]
+
+    assert await found("AD") == [ada["id"], grace["id"]]
+    assert await found("lovel") == [ada["id"]]
+    assert await found("grace b") == [grace["id"]]
+    # Only the starts are indexed: the middle of an address or a name does not match.
+    assert await found("example.com") == []
+    assert await found("hopper") == []
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=x", "after=-1", "after=abc"])

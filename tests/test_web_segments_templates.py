@@ -1,6 +1,12 @@
 """The segments and templates API."""
 
+import psycopg2
+import psycopg2.errors
 import pytest
+
+from web.db import Database
+from web.repositories import contacts as contacts_repository
+from web.repositories import segments as segments_repository
 
 
 async def contact_ids(api, *emails):
@@ -105,3 +111,58 @@ async def test_template_errors_refused_at_save(api, payload, field, words):
     assert words in body["error"]
     _, listing = await api.get("/api/v1/templates")
     assert listing["items"] == []
+
+
+async def test_memberships_deleted_with_owner(api, database_url):
+    ids = await contact_ids(api, "a@example.com", "b@example.com", "c@example.com")
+    segments = []
+    for name in ("First", "Second"):
+        _, segment = await api.post("/api/v1/segments", json={"name": name})
+        await api.post(f"/api/v1/segments/{segment['id']}/contacts", json={"contact_ids": ids})
+        segments.append(segment["id"])
+
+    assert (await api.delete(f"/api/v1/contacts/{ids[0]}"))[0] == 204
+    for segment_id in segments:
+        _, segment = await api.get(f"/api/v1/segments/{segment_id}")
+        assert segment["contact_count"] == 2
+
+    assert (await api.delete(f"/api/v1/segments/{segments[0]}"))[0] == 204
+    connection = psycopg2.connect(database_url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT segment_id, contact_id FROM segment_contacts ORDER BY contact_id")
+            assert cursor.fetchall() == [(segments[1], ids[1]), (segments[1], ids[2])]
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("adding", ["add_contacts", "upsert_batch"])
+async def test_adding_members_locks_rows(database_url, adding):
+    """Without foreign keys, the writers' locks are what keeps a membership from pointing at nothing."""
+    db = await Database.connect(database_url)
+    other = psycopg2.connect(database_url)
+    other.autocommit = True
+    try:
+        segment_id = await db.fetch_value("INSERT INTO segments (name) VALUES ('Locked') RETURNING id")
+        contact_id = await db.fetch_value("INSERT INTO contacts (email) VALUES ('kept@example.com') RETURNING id")
+        async with db.transaction() as transaction:
+            if adding == "add_contacts":
+                await segments_repository.add_contacts(transaction, segment_id, [contact_id])
+            else:
+                batch = contacts_repository.prepare_upsert(
+                    [{"email": "kept@example.com", "name": "Kept", "first_name": "", "last_name": "",
+                      "attributes": "{}"}]
+                )
+                assert await contacts_repository.upsert_batch(transaction, batch, segment_id) == (0, 1)
+            with other.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '200ms'")
+                for table, row_id in (("segments", segment_id), ("contacts", contact_id)):
+                    with pytest.raises(psycopg2.errors.LockNotAvailable):
+                        cursor.execute(f"DELETE FROM {table} WHERE id = %s", (row_id,))
+        with other.cursor() as cursor:
+            cursor.execute("DELETE FROM contacts WHERE id = %s", (contact_id,))
+            cursor.execute("SELECT count(*) FROM segment_contacts")
+            assert cursor.fetchone() == (0,)
+    finally:
+        other.close()
+        await db.close()

@@ -130,6 +130,8 @@ class _RowReader:
             if not column:
                 continue
             cell = cell.strip()
+            if "\x00" in cell:
+                return f"the {column} field contains a NUL character; remove it"
             if column in values:
                 values[column] = cell
             elif cell:
@@ -165,7 +167,7 @@ async def import_contacts(db, upload: BinaryIO, segment_id: int | None = None) -
             # Parsing runs in a thread, so that it overlaps with the database
             # writing the previous batch.
             batches = await loop.run_in_executor(None, _BatchReader, upload, report)
-            while batch := await loop.run_in_executor(None, batches.next_batch):
+            while (batch := await loop.run_in_executor(None, batches.next_batch)).size:
                 await writer.write(batch)
         except UnicodeDecodeError as error:
             raise InvalidInput(
@@ -186,8 +188,8 @@ class _BatchReader:
         self._report = report
         self._first_line_of: dict[str, int] = {}
 
-    def next_batch(self) -> list[dict]:
-        """Return up to BATCH_SIZE contacts; an empty list at the end of the file."""
+    def next_batch(self) -> contacts_repository.UpsertBatch:
+        """Return up to BATCH_SIZE contacts; an empty batch at the end of the file."""
         batch = []
         for line, contact in self._rows:
             if isinstance(contact, str):
@@ -204,7 +206,7 @@ class _BatchReader:
             batch.append(contact)
             if len(batch) >= BATCH_SIZE:
                 break
-        return batch
+        return contacts_repository.prepare_upsert(batch)
 
 
 class _BatchWriter:
@@ -221,10 +223,9 @@ class _BatchWriter:
         self._segment_id = segment_id
         self._running: asyncio.Task | None = None
 
-    async def write(self, batch: list[dict]) -> None:
+    async def write(self, batch: contacts_repository.UpsertBatch) -> None:
         await self.flush()
-        if batch:
-            self._running = asyncio.ensure_future(self._write(batch))
+        self._running = asyncio.ensure_future(self._write(batch))
 
     async def flush(self) -> None:
         """Wait for the batch in progress; re-raise its error."""
@@ -232,7 +233,7 @@ class _BatchWriter:
         if running is not None:
             await running
 
-    async def _write(self, batch: list[dict]) -> None:
+    async def _write(self, batch: contacts_repository.UpsertBatch) -> None:
         created, updated = await contacts_repository.upsert_batch(self._transaction, batch, self._segment_id)
         self._report.created += created
         self._report.updated += updated

@@ -14,6 +14,16 @@ import psycopg2.extras
 Json = psycopg2.extras.Json
 
 
+def text_array(values: list[str]) -> str:
+    """Return a PostgreSQL array literal of `values`, to be bound and cast with `::text[]` (or `::jsonb[]`).
+
+    psycopg2 sends a Python list as ARRAY['a', 'b', ...], which the server
+    parses as one expression per element. One literal string is parsed much
+    faster, and bulk statements bind thousands of elements.
+    """
+    return "{" + ",".join('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values) + "}"
+
+
 class _Queries:
     def _cursor(self, cursor_factory=psycopg2.extras.RealDictCursor):  # pragma: no cover - in subclasses
         raise NotImplementedError

@@ -1,20 +1,20 @@
 """Contacts: SQL for listing, editing, importing and exporting."""
 
-import json
+from dataclasses import dataclass
 from typing import AsyncIterator
 
 import psycopg2.errors
 
-from web.db import Json
+from web.db import Json, text_array
 from web.errors import Conflict, NotFound
 from web.repositories import page_of
 
 COLUMNS = "id, email, name, first_name, last_name, attributes, created_at, updated_at"
 
 
-def _like_pattern(search: str) -> str:
+def _prefix_pattern(search: str) -> str:
     escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"{escaped}%"
 
 
 def _filter(search: str, segment_id: int | None) -> tuple[str, list[str], dict]:
@@ -23,9 +23,13 @@ def _filter(search: str, segment_id: int | None) -> tuple[str, list[str], dict]:
     params = {}
     joins = ""
     if search:
-        # The same expression as the trigram index contacts_search_idx, so that the index serves it.
-        conditions.append("(c.email || ' ' || c.name) ILIKE %(pattern)s")
-        params["pattern"] = _like_pattern(search)
+        # The expressions of the indexes contacts_email_key, contacts_name_prefix_idx
+        # and contacts_last_name_prefix_idx, so that each serves its part.
+        conditions.append(
+            "(lower(c.email) LIKE lower(%(prefix)s) OR lower(c.name) LIKE lower(%(prefix)s)"
+            " OR lower(c.last_name) LIKE lower(%(prefix)s))"
+        )
+        params["prefix"] = _prefix_pattern(search)
     if segment_id is not None:
         joins = "JOIN segment_contacts s ON s.contact_id = c.id AND s.segment_id = %(segment_id)s"
         params["segment_id"] = segment_id
@@ -33,7 +37,7 @@ def _filter(search: str, segment_id: int | None) -> tuple[str, list[str], dict]:
 
 
 async def list_page(db, *, search: str = "", limit: int, after: int = 0, segment_id: int | None = None) -> dict:
-    """Return contacts with id above `after`, matching `search` in address or names."""
+    """Return contacts with id above `after` whose address, name or last name starts with `search`."""
     joins, conditions, params = _filter(search, segment_id)
     conditions.insert(0, "c.id > %(after)s")
     params.update({"after": after, "limit": limit + 1})
@@ -123,18 +127,36 @@ async def delete(db, contact_id: int) -> None:
         raise NotFound(f"contact {contact_id} not found")
 
 
-def _json_text(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+@dataclass(frozen=True)
+class UpsertBatch:
+    """Contacts ready for `upsert_batch`: their columns as array literals, built by `prepare_upsert`."""
+
+    size: int
+    columns: dict[str, str]
 
 
-async def upsert_batch(db, rows: list[dict], segment_id: int | None = None) -> tuple[int, int]:
+def prepare_upsert(rows: list[dict]) -> UpsertBatch:
+    """Build the UpsertBatch of `rows`. It touches no connection, so a thread can build one while another is written.
+
+    The rows must have distinct addresses without regard to case, and their
+    attributes as JSON text.
+    """
+    return UpsertBatch(len(rows), {
+        "emails": text_array([row["email"] for row in rows]),
+        "names": text_array([row["name"] for row in rows]),
+        "first_names": text_array([row["first_name"] for row in rows]),
+        "last_names": text_array([row["last_name"] for row in rows]),
+        "attributes": text_array([row["attributes"] for row in rows]),
+    })
+
+
+async def upsert_batch(db, batch: UpsertBatch, segment_id: int | None = None) -> tuple[int, int]:
     """Insert or update contacts by address, and add them to `segment_id` if given, in one statement.
 
-    The rows must have distinct addresses without regard to case. Attributes
-    (a dict, or its JSON text) of an existing contact are merged with the new
-    ones. Returns how many contacts were created and how many updated.
+    Attributes of an existing contact are merged with the new ones. Returns
+    how many contacts were created and how many updated.
     """
-    if not rows:
+    if not batch.size:
         return 0, 0
     rows_returned = await db.fetch_tuples(
         """
@@ -151,21 +173,15 @@ async def upsert_batch(db, rows: list[dict], segment_id: int | None = None) -> t
                 updated_at = now()
             RETURNING id, (xmax = 0) AS created
         ), joined AS (
+            -- The lock keeps the segment from being deleted before this commits.
             INSERT INTO segment_contacts (segment_id, contact_id)
-            SELECT %(segment_id)s::bigint, id FROM upserted WHERE %(segment_id)s::bigint IS NOT NULL
+            SELECT segment.id, upserted.id
+            FROM upserted, (SELECT id FROM segments WHERE id = %(segment_id)s FOR KEY SHARE) AS segment
             ON CONFLICT DO NOTHING
         )
         SELECT count(*) FILTER (WHERE created), count(*) FROM upserted
         """,
-        {
-            "emails": [row["email"] for row in rows],
-            "names": [row["name"] for row in rows],
-            "first_names": [row["first_name"] for row in rows],
-            "last_names": [row["last_name"] for row in rows],
-            # Plain JSON strings, cast by the query: quicker to send than one Json adapter per row.
-            "attributes": [_json_text(row["attributes"]) for row in rows],
-            "segment_id": segment_id,
-        },
+        {**batch.columns, "segment_id": segment_id},
     )
     created, total = rows_returned[0]
     return created, total - created

@@ -53,9 +53,15 @@ async def delete(db, segment_id: int) -> None:
 
 
 async def add_contacts(db, segment_id: int, contact_ids: list[int]) -> int:
-    """Add contacts to a segment; return how many were not members yet."""
+    """Add contacts to a segment; return how many were not members yet.
+
+    Ids of contacts or a segment that do not exist add nothing. The locks
+    keep them all from being deleted before the caller commits.
+    """
     return await db.execute(
-        "INSERT INTO segment_contacts (segment_id, contact_id) SELECT %s, unnest(%s::bigint[])"
+        "INSERT INTO segment_contacts (segment_id, contact_id)"
+        " SELECT s.id, c.id FROM segments s, contacts c WHERE s.id = %s AND c.id = ANY(%s::bigint[])"
+        " FOR KEY SHARE OF s, c"
         " ON CONFLICT DO NOTHING",
         (segment_id, contact_ids),
     )
