@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Callable
 
 import redis.asyncio as redis
 import tornado.web
@@ -96,8 +96,9 @@ class JsonHandler(tornado.web.RequestHandler):
 
 
 class JobsHandler(JsonHandler):
-    def initialize(self, queues: Queues) -> None:
+    def initialize(self, queues: Queues, on_jobs_queued: Callable[[], None]) -> None:
         self.queues = queues
+        self.on_jobs_queued = on_jobs_queued
 
     async def post(self, campaign_id: str) -> None:
         """Queue a chunk of jobs; respond 202 with how many were queued and ignored, and the backlog."""
@@ -107,6 +108,8 @@ class JobsHandler(JsonHandler):
             self.reject(error)
             return
         outcome = await self.queues.queue_chunk(chunk)
+        if outcome.queued:
+            self.on_jobs_queued()
         ignored = len(chunk.jobs) - outcome.queued
         log.info(
             "campaign %d round %d: queued %d jobs, ignored %d queued before or cancelled; backlog %d",
@@ -118,8 +121,9 @@ class JobsHandler(JsonHandler):
 class CampaignActionHandler(JsonHandler):
     """POST /api/v1/campaigns/{id}/pause, /resume or /cancel; each may be repeated."""
 
-    def initialize(self, campaigns: Campaigns) -> None:
+    def initialize(self, campaigns: Campaigns, on_campaign_stopped: Callable[[int], None]) -> None:
         self.campaigns = campaigns
+        self.on_campaign_stopped = on_campaign_stopped
 
     async def post(self, campaign_id: str, action: str) -> None:
         number = int(campaign_id)
@@ -139,6 +143,8 @@ class CampaignActionHandler(JsonHandler):
             log.info("%s %s rejected: %s", self.request.method, self.request.path, error)
             self.send_json(409, {"error": str(error), "status": CANCELLED})
             return
+        if action != "resume":
+            self.on_campaign_stopped(number)
         self.send_json(200, body)
 
 
@@ -185,20 +191,25 @@ async def remember_nonce(client: redis.Redis, keys: Keys, signed: signing.Signed
     return bool(await client.set(keys.request_nonce(signed.nonce), "1", nx=True, ex=seconds_left))
 
 
-def make_app(config: Config, client: redis.Redis, service_secret: bytes,
-             cipher: CredentialsCipher) -> tornado.web.Application:
+def make_app(config: Config, client: redis.Redis, service_secret: bytes, cipher: CredentialsCipher,
+             on_jobs_queued: Callable[[], None] = lambda: None,
+             on_campaign_stopped: Callable[[int], None] = lambda campaign_id: None) -> tornado.web.Application:
     """Build the HTTP application on `client`, with keys under `config.redis_prefix`.
 
     Requests must be signed with `service_secret`; `cipher` encrypts the stored gateway credentials.
+    The callbacks tell this process's worker at once what it would otherwise find out later in
+    Redis: `on_jobs_queued` after a chunk added jobs, `on_campaign_stopped` after a pause or cancel.
     """
     keys = Keys(config.redis_prefix)
+    jobs = {"queues": Queues(client, keys), "on_jobs_queued": on_jobs_queued}
+    actions = {"campaigns": Campaigns(client, keys), "on_campaign_stopped": on_campaign_stopped}
     return tornado.web.Application(
         [
-            (r"/api/v1/campaigns/([0-9]+)/jobs", JobsHandler, {"queues": Queues(client, keys)}),
+            (r"/api/v1/campaigns/([0-9]+)/jobs", JobsHandler, jobs),
             (
                 r"/api/v1/campaigns/([0-9]+)/(pause|resume|cancel)",
                 CampaignActionHandler,
-                {"campaigns": Campaigns(client, keys)},
+                actions,
             ),
             (r"/api/v1/settings", SettingsHandler, {"settings": SettingsStore(client, keys, cipher)}),
             (r"/healthz", HealthHandler, {"client": client}),

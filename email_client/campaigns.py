@@ -54,11 +54,13 @@ end
 """
 
 # Returns the campaign's status; when it is paused or cancelled, also sets
-# the job aside (parked or dropped).
+# the jobs aside (parked or dropped).
 _SET_ASIDE_UNLESS_SENDING = _SET_ASIDE_FUNCTION + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status == 'paused' or status == 'cancelled' then
-  set_aside(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], status == 'paused')
+  for i = 3, #ARGV do
+    set_aside(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[i], ARGV[2], status == 'paused')
+  end
   return status
 end
 return 'sending'
@@ -227,15 +229,15 @@ class Campaigns:
         log.info("campaign %d cancelled; %d queued jobs dropped", campaign_id, dropped)
         return dropped
 
-    async def set_aside_unless_sending(self, campaign_id: int, entry_id: str) -> str:
-        """Return the campaign's status; unless it is `sending`, park or drop the job entry first."""
+    async def set_aside_unless_sending(self, campaign_id: int, entry_ids: list[str]) -> str:
+        """Return the campaign's status; unless it is `sending`, park or drop the campaign's job entries first."""
         keys = [
             self._keys.campaign(campaign_id),
             self._keys.job_stream(campaign_id),
             self._keys.parked_jobs(campaign_id),
             self._keys.active_campaigns,
         ]
-        return await self._set_aside_unless_sending(keys=keys, args=[JOB_GROUP, entry_id, campaign_id])
+        return await self._set_aside_unless_sending(keys=keys, args=[JOB_GROUP, campaign_id, *entry_ids])
 
     async def count_credential_refusal(self) -> int:
         """Count one more credential refusal and return how many came in a row, across all processes."""

@@ -61,24 +61,34 @@ end
 return {queued, backlog}
 """
 
-# Acknowledges and deletes a job entry and appends its final result in one
-# atomic step. When the entry was acknowledged already, because another
-# consumer claimed it and finished first, nothing is written, so each job
-# gets exactly one final result. An accepted send ends a run of credential
+# Acknowledges and deletes job entries and appends their final results in
+# one atomic step. An entry that was acknowledged already, because another
+# consumer claimed it and finished first, gets no result, so each job gets
+# exactly one final result. An accepted send ends a run of credential
 # refusals even then, because the gateway did take the credentials.
-_FINISH_JOB = """
-if ARGV[5] == '1' then
-  redis.call('DEL', KEYS[4])
+# KEYS: result stream, active set, refusal count, then the job streams.
+# ARGV: the group, then five values per job: the position of its stream in
+# KEYS, its entry id, its result, its campaign id, and '1' if it was sent.
+# Returns 1 or 0 per job: whether its result was written.
+_FINISH_JOBS = """
+local written = {}
+for i = 2, #ARGV, 5 do
+  local stream = KEYS[tonumber(ARGV[i])]
+  if ARGV[i + 4] == '1' then
+    redis.call('DEL', KEYS[3])
+  end
+  if redis.call('XACK', stream, ARGV[1], ARGV[i + 1]) == 1 then
+    redis.call('XDEL', stream, ARGV[i + 1])
+    redis.call('XADD', KEYS[1], '*', 'result', ARGV[i + 2])
+    if redis.call('XLEN', stream) == 0 then
+      redis.call('SREM', KEYS[2], ARGV[i + 3])
+    end
+    table.insert(written, 1)
+  else
+    table.insert(written, 0)
+  end
 end
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
-  return 0
-end
-redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('XADD', KEYS[2], '*', 'result', ARGV[3])
-if redis.call('XLEN', KEYS[1]) == 0 then
-  redis.call('SREM', KEYS[3], ARGV[4])
-end
-return 1
+return written
 """
 
 
@@ -134,7 +144,7 @@ class Queues:
         self._redis = client
         self._keys = keys
         self._queue_chunk = client.register_script(_QUEUE_CHUNK)
-        self._finish_job = client.register_script(_FINISH_JOB)
+        self._finish_jobs = client.register_script(_FINISH_JOBS)
 
     async def queue_chunk(self, chunk: Chunk) -> QueuedChunk:
         """Store the chunk's template and append the jobs not queued before in its round."""
@@ -168,18 +178,22 @@ class Queues:
         """Append a result that does not finish its job, such as `retrying`."""
         await self._redis.xadd(self._keys.result_stream, {"result": result.to_json()})
 
-    async def finish_job(self, job: JobEntry, result: JobResult) -> bool:
-        """Acknowledge and delete a job entry and append its final result, atomically.
+    async def finish_jobs(self, finished: list[tuple[JobEntry, JobResult]]) -> list[bool]:
+        """Acknowledge and delete job entries and append their final results, atomically.
 
         A `sent` result also resets the count of credential refusals in a row.
-        Returns False, writing no result, when the entry was acknowledged before.
+        Returns, per job, whether its result was written: False when its
+        entry was acknowledged before.
         """
-        keys = [
-            self._keys.job_stream(job.campaign_id),
-            self._keys.result_stream,
-            self._keys.active_campaigns,
-            self._keys.credential_refusals,
-        ]
-        accepted = "1" if result.status == "sent" else "0"
-        arguments = [JOB_GROUP, job.entry_id, result.to_json(), job.campaign_id, accepted]
-        return bool(await self._finish_job(keys=keys, args=arguments))
+        keys = [self._keys.result_stream, self._keys.active_campaigns, self._keys.credential_refusals]
+        positions: dict[int, int] = {}
+        arguments: list[str | int] = [JOB_GROUP]
+        for job, result in finished:
+            if job.campaign_id not in positions:
+                keys.append(self._keys.job_stream(job.campaign_id))
+                # Lua counts from 1.
+                positions[job.campaign_id] = len(keys)
+            accepted = "1" if result.status == "sent" else "0"
+            arguments += [positions[job.campaign_id], job.entry_id, result.to_json(), job.campaign_id, accepted]
+        written = await self._finish_jobs(keys=keys, args=arguments)
+        return [bool(flag) for flag in written]

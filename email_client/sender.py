@@ -4,14 +4,17 @@ Temporary gateway failures and credential refusals are retried with
 exponential backoff and jitter; every other failure ends the job at once.
 When the credential refusals in a row, counted across all processes, reach
 `pause_after_refusals`, the job's campaign is paused and the job set aside.
-A job whose campaign is paused or cancelled is set aside before it is sent
-and before each retry.
+A job whose campaign is paused or cancelled is set aside before it is sent,
+after a wait for a rate limit slot, and before each retry. A campaign seen
+`sending` in Redis less than STATUS_MAX_AGE seconds ago is not checked again,
+unless this process paused or cancelled it since. The checks of the jobs
+that start while one check is in progress go to Redis together.
 """
 
 import asyncio
 import logging
 import random
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 
 from common.templating import CompiledTemplate, TemplateError, TemplateRenderError, compile_template, render_message
 from email_client.campaigns import PAUSED, SENDING, CampaignCancelled, Campaigns
@@ -34,6 +37,9 @@ log = logging.getLogger(__name__)
 
 # Campaigns whose compiled template is kept; a process rarely sends more at once.
 TEMPLATE_CACHE_SIZE = 32
+# Seconds a campaign seen `sending` is taken to be still sending. A pause or
+# cancel made through another process stops this one's sends within this time.
+STATUS_MAX_AGE = 0.1
 # Seconds a read of the settings is reused. A change reaches the sends of
 # every process within this time, and the sends save a Redis call each.
 SETTINGS_TTL = 1.0
@@ -79,6 +85,71 @@ class TemplateCache:
         return template
 
 
+class StatusChecks:
+    """Campaign status checks of jobs: skipped while a recent check saw the campaign sending, else batched."""
+
+    def __init__(self, campaigns: Campaigns, guard: RedisGuard):
+        self._campaigns = campaigns
+        self._guard = guard
+        # Per campaign: the entry ids to check and the futures of their statuses.
+        self._requested: dict[int, list[tuple[str, asyncio.Future]]] = defaultdict(list)
+        self._checking = False
+        # Per campaign, in event loop time: when a check last saw it sending,
+        # and when `forget` was last called.
+        self._seen_sending: dict[int, float] = {}
+        self._forgotten: dict[int, float] = {}
+
+    def forget(self, campaign_id: int) -> None:
+        """Check the campaign in Redis for the next job, such as after pausing or cancelling it."""
+        self._seen_sending.pop(campaign_id, None)
+        self._forgotten[campaign_id] = asyncio.get_running_loop().time()
+
+    async def check(self, job: JobEntry) -> str:
+        """Return the status of the job's campaign; unless it is `sending`, park or drop the job first."""
+        now = asyncio.get_running_loop().time()
+        if now - self._seen_sending.get(job.campaign_id, -STATUS_MAX_AGE) < STATUS_MAX_AGE:
+            return SENDING
+        status = asyncio.get_running_loop().create_future()
+        self._requested[job.campaign_id].append((job.entry_id, status))
+        if not self._checking:
+            self._checking = True
+            asyncio.create_task(self._check_all())
+        return await status
+
+    async def _check_all(self) -> None:
+        try:
+            while self._requested:
+                requested, self._requested = self._requested, defaultdict(list)
+                for campaign_id, waiting in requested.items():
+                    await self._check_campaign(campaign_id, waiting)
+        finally:
+            self._checking = False
+
+    async def _check_campaign(self, campaign_id: int, waiting: list[tuple[str, asyncio.Future]]) -> None:
+        entry_ids = [entry_id for entry_id, _ in waiting]
+        asked_at = asyncio.get_running_loop().time()
+        try:
+            status = await self._guard.call(
+                "checking the campaign status",
+                lambda: self._campaigns.set_aside_unless_sending(campaign_id, entry_ids),
+            )
+        except Exception as error:
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        if status == SENDING:
+            # A check asked before `forget` may have seen the campaign before its pause.
+            if asked_at > self._forgotten.get(campaign_id, asked_at - 1):
+                self._seen_sending[campaign_id] = asked_at
+        else:
+            self._seen_sending.pop(campaign_id, None)
+        for _, future in waiting:
+            # A job cancelled meanwhile, such as by a stop, no longer waits.
+            if not future.done():
+                future.set_result(status)
+
+
 class JobSender:
     """Turns a job entry into its final result, retrying temporary gateway failures."""
 
@@ -103,6 +174,7 @@ class JobSender:
         self._limiter = limiter
         self._guard = guard
         self._templates = TemplateCache(queues)
+        self._status_checks = StatusChecks(campaigns, guard)
         self._settings_read: tuple[float, object] | None = None
         self._max_attempts = max_attempts
         self._retry_base_delay = retry_base_delay
@@ -166,15 +238,16 @@ class JobSender:
 
     async def _set_aside_unless_sending(self, job: JobEntry) -> bool:
         """Park or drop the job if its campaign is paused or cancelled; return whether it did."""
-        status = await self._guard.call(
-            "checking the campaign status",
-            lambda: self._campaigns.set_aside_unless_sending(job.campaign_id, job.entry_id),
-        )
+        status = await self._status_checks.check(job)
         if status == SENDING:
             return False
         action = "set aside until the campaign is resumed" if status == PAUSED else "dropped"
         log.info("campaign %d job %d %s: the campaign is %s", job.campaign_id, job.job_id, action, status)
         return True
+
+    def forget_status(self, campaign_id: int) -> None:
+        """Check the campaign's status in Redis before the next send, because it was paused or cancelled."""
+        self._status_checks.forget(campaign_id)
 
     async def _pause_campaign(self, job: JobEntry, error: CredentialsRejected, refusals: int) -> None:
         """Pause the job's campaign for credential refusals, set the job aside and tell web."""
@@ -184,6 +257,7 @@ class JobSender:
                 "pausing a campaign",
                 lambda: self._campaigns.pause(job.campaign_id, reason, entry_id=job.entry_id, event=True),
             )
+            self.forget_status(job.campaign_id)
         except CampaignCancelled:
             log.info("campaign %d job %d dropped: the campaign is cancelled", job.campaign_id, job.job_id)
             return

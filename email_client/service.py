@@ -51,7 +51,7 @@ class Service:
         # One guard for the whole process, so that a Redis outage is logged once.
         guard = RedisGuard()
         self._settings = SettingsStore(self.redis, keys, self._cipher)
-        sender = JobSender(
+        self._sender = JobSender(
             Queues(self.redis, keys),
             Campaigns(self.redis, keys),
             self._settings,
@@ -64,7 +64,7 @@ class Service:
             pause_after_refusals=config.pause_after_refusals,
         )
         self.worker = Worker(
-            self.redis, keys, sender, guard,
+            self.redis, keys, self._sender, guard,
             concurrency=config.concurrency,
             consumer=config.consumer_name,
             claim_idle=config.claim_idle_seconds,
@@ -99,7 +99,8 @@ class Service:
         await self.reporter.start()
         sockets = tornado.netutil.bind_sockets(self.config.port, self.config.host)
         self.port = sockets[0].getsockname()[1]
-        app = make_app(self.config, self.redis, self._service_secret, self._cipher)
+        app = make_app(self.config, self.redis, self._service_secret, self._cipher,
+                       on_jobs_queued=self.worker.wake, on_campaign_stopped=self._sender.forget_status)
         self._server = tornado.httpserver.HTTPServer(app)
         self._server.add_sockets(sockets)
         log.info(

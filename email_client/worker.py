@@ -9,6 +9,12 @@ leaves nothing to redo.
 Jobs are read from the streams of all active campaigns at once, a share of
 the free slots per campaign, so that a campaign sent second does not wait
 for the first to finish.
+
+A few jobs more than there are free slots are read ahead, so that a send
+that ends starts the next job at once rather than after a read from Redis.
+The results that arrive while one write is in progress are written together
+by the next one, and a send frees its slot as soon as it hands its result
+over.
 """
 
 import asyncio
@@ -33,6 +39,13 @@ READ_BLOCK_MS = 1000
 # Delays after a failed read, in seconds.
 FIRST_RETRY_DELAY = 0.1
 MAX_RETRY_DELAY = 5.0
+# Jobs read ahead, as a share of the concurrency, rounded down. Reading
+# starts again when half of them are left, so that each read takes several.
+READ_AHEAD_SHARE = 0.2
+# Most results written in one Redis call.
+MAX_WRITE_BATCH = 500
+# Seconds that stopping waits for the results of finished sends to be written.
+WRITE_GRACE = 5.0
 
 
 class Worker:
@@ -55,14 +68,23 @@ class Worker:
         self._sender = sender
         self._guard = guard
         self._concurrency = concurrency
-        # Entries read and not started yet: the reader may return a few more
-        # entries than there are free slots.
+        self._read_ahead = int(concurrency * READ_AHEAD_SHARE)
+        # Entries read and not started yet. A read may also return a few
+        # more entries than were asked for.
         self._waiting: deque[Entry] = deque()
         self._in_flight: dict[tuple[str, str], asyncio.Task] = {}
+        self._slot_freed = asyncio.Event()
+        # Final results handed over by finished sends, and those being written.
+        self._unwritten: list[tuple[JobEntry, JobResult]] = []
+        self._writing: list[tuple[JobEntry, JobResult]] = []
+        self._result_arrived = asyncio.Event()
+        self._sends_over = False
+        self._write_task: asyncio.Task | None = None
         # Entries are touched three times per claim_idle so that one late
         # touch does not let another consumer claim them.
         self._touch_interval = claim_idle / 3
         self._stopping = asyncio.Event()
+        self._jobs_queued = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
     @property
@@ -70,70 +92,94 @@ class Worker:
         return len(self._in_flight)
 
     async def start(self) -> None:
-        """Start reading jobs and touching the entries in flight, each in a task."""
+        """Start reading jobs, writing results and touching the entries in flight, each in a task."""
         for loop in (self._read_loop(), self._touch_loop()):
             task = asyncio.create_task(loop)
             task.add_done_callback(_log_crash)
             self._tasks.append(task)
+        self._write_task = asyncio.create_task(self._write_loop())
+        self._write_task.add_done_callback(_log_crash)
+
+    def wake(self) -> None:
+        """Look for jobs now if no campaign was active at the last look, rather than up to READ_BLOCK_MS later."""
+        self._jobs_queued.set()
 
     async def stop(self, grace: float) -> None:
         """Stop reading jobs, wait up to `grace` seconds for sends in flight, then cancel them.
 
-        A cancelled job, like a job read and not started, stays pending in its
-        group and is sent again later.
+        The results of finished sends are written before it returns, unless
+        Redis stays unavailable for WRITE_GRACE seconds. A cancelled job, a
+        job read and not started, and a job whose result was not written stay
+        pending in their group and are sent again later.
         """
         self._stopping.set()
+        self._slot_freed.set()
         if self._tasks:
             _, unfinished_loops = await asyncio.wait(self._tasks, timeout=2 * READ_BLOCK_MS / 1000)
             for task in unfinished_loops:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if not self._in_flight:
+        if self._in_flight:
+            log.info("waiting up to %.0f s for %d sends in flight", grace, len(self._in_flight))
+            _, unfinished = await asyncio.wait(self._in_flight.values(), timeout=grace)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            if unfinished:
+                log.warning("stopped with %d jobs unfinished; they stay pending and will be sent again",
+                            len(unfinished))
+        await self._stop_writing()
+
+    async def _stop_writing(self) -> None:
+        if self._write_task is None:
             return
-        log.info("waiting up to %.0f s for %d sends in flight", grace, len(self._in_flight))
-        _, unfinished = await asyncio.wait(self._in_flight.values(), timeout=grace)
-        for task in unfinished:
-            task.cancel()
-        await asyncio.gather(*unfinished, return_exceptions=True)
+        self._sends_over = True
+        self._result_arrived.set()
+        _, unfinished = await asyncio.wait([self._write_task], timeout=WRITE_GRACE)
         if unfinished:
-            log.warning("stopped with %d jobs unfinished; they stay pending and will be sent again", len(unfinished))
+            self._write_task.cancel()
+            log.warning(
+                "stopped with %d job results unwritten, because Redis is unavailable; "
+                "their jobs stay pending and will be sent again",
+                len(self._unwritten) + len(self._writing),
+            )
+        await asyncio.gather(self._write_task, return_exceptions=True)
 
     async def _read_loop(self) -> None:
-        """Read and start jobs until `stop` is called, never more in flight than `concurrency`."""
+        """Read jobs until `stop` is called, to fill the free slots and keep a few jobs read ahead."""
         delay = FIRST_RETRY_DELAY
         while not self._stopping.is_set():
-            free = self._concurrency - len(self._in_flight)
-            if free <= 0:
-                await asyncio.wait(
-                    self._in_flight.values(), timeout=READ_BLOCK_MS / 1000, return_when=asyncio.FIRST_COMPLETED
-                )
+            room = self._concurrency + self._read_ahead - len(self._in_flight) - len(self._waiting)
+            if room <= 0 or len(self._waiting) > self._read_ahead // 2:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
                 continue
-            if not self._waiting:
-                try:
-                    entries = await self._read(free)
-                except UNAVAILABLE as error:
-                    self._guard.failed(error, "reading jobs")
-                    await self._sleep(delay)
-                    delay = min(MAX_RETRY_DELAY, delay * 2)
-                    continue
-                except Exception:
-                    # A loop that stops would leave every job unsent, so any
-                    # other error is logged and reading goes on.
-                    log.exception("reading jobs failed; retrying in %.1f s", MAX_RETRY_DELAY)
-                    await self._sleep(MAX_RETRY_DELAY)
-                    continue
-                self._guard.succeeded()
-                delay = FIRST_RETRY_DELAY
-                # A claimed entry may be one this process is still sending;
-                # the buffer is empty here, because reads wait until it is.
-                self._waiting.extend(entry for entry in entries if entry[:2] not in self._in_flight)
-            while self._waiting and len(self._in_flight) < self._concurrency:
-                self._start(*self._waiting.popleft())
+            try:
+                entries = await self._read(room)
+            except UNAVAILABLE as error:
+                self._guard.failed(error, "reading jobs")
+                await self._sleep(delay)
+                delay = min(MAX_RETRY_DELAY, delay * 2)
+                continue
+            except Exception:
+                # A loop that stops would leave every job unsent, so any
+                # other error is logged and reading goes on.
+                log.exception("reading jobs failed; retrying in %.1f s", MAX_RETRY_DELAY)
+                await self._sleep(MAX_RETRY_DELAY)
+                continue
+            self._guard.succeeded()
+            delay = FIRST_RETRY_DELAY
+            # A claimed entry may be one that this process has still in hand.
+            in_hand = set(self._in_flight) | {entry[:2] for entry in self._waiting}
+            in_hand.update(self._entry_key(job) for job, _ in self._unwritten + self._writing)
+            self._waiting.extend(entry for entry in entries if entry[:2] not in in_hand)
+            self._start_waiting()
 
     async def _read(self, count: int) -> list[Entry]:
+        self._jobs_queued.clear()
         campaign_ids = await self._queues.active_campaign_ids()
         if not campaign_ids:
-            await self._sleep(READ_BLOCK_MS / 1000)
+            await self._sleep(READ_BLOCK_MS / 1000, self._jobs_queued)
             return []
         streams = [self._keys.job_stream(campaign_id) for campaign_id in campaign_ids]
         return await self._reader.read(streams, count, READ_BLOCK_MS)
@@ -143,7 +189,8 @@ class Worker:
         while not self._stopping.is_set():
             await self._sleep(self._touch_interval)
             by_stream: dict[str, list[str]] = defaultdict(list)
-            for stream, entry_id in [*self._in_flight, *(entry[:2] for entry in self._waiting)]:
+            unwritten = [self._entry_key(job) for job, _ in self._unwritten + self._writing]
+            for stream, entry_id in [*self._in_flight, *(entry[:2] for entry in self._waiting), *unwritten]:
                 by_stream[stream].append(entry_id)
             try:
                 for stream, entry_ids in by_stream.items():
@@ -153,11 +200,24 @@ class Worker:
                 # is finished once, by whichever consumer gets there first.
                 log.debug("touching %d streams of entries in flight failed: %s", len(by_stream), error)
 
+    def _entry_key(self, job: JobEntry) -> tuple[str, str]:
+        return self._keys.job_stream(job.campaign_id), job.entry_id
+
+    def _start_waiting(self) -> None:
+        """Start waiting jobs while there are free slots."""
+        while self._waiting and len(self._in_flight) < self._concurrency and not self._stopping.is_set():
+            self._start(*self._waiting.popleft())
+
     def _start(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
         key = (stream, entry_id)
         task = asyncio.create_task(self._process(stream, entry_id, fields))
         self._in_flight[key] = task
-        task.add_done_callback(lambda _: self._in_flight.pop(key, None))
+        task.add_done_callback(lambda _: self._free_slot(key))
+
+    def _free_slot(self, key: tuple[str, str]) -> None:
+        self._in_flight.pop(key, None)
+        self._start_waiting()
+        self._slot_freed.set()
 
     async def _process(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
         try:
@@ -174,30 +234,57 @@ class Worker:
 
         try:
             result = await self._sender.send(job)
-            if result is not None:
-                await self._finish(job, result)
         except RedisError as error:
             log.error(
                 "campaign %d job %d: Redis failed: %s; the job stays pending and will be sent again",
                 job.campaign_id, job.job_id, error,
             )
+            return
         except Exception:
             log.exception("campaign %d job %d: unexpected error; the job stays pending", job.campaign_id, job.job_id)
-
-    async def _finish(self, job: JobEntry, result: JobResult) -> None:
-        if await self._guard.call("recording a job result", lambda: self._queues.finish_job(job, result)):
             return
-        log.warning(
-            "campaign %d job %d was finished by another consumer; its %s result is dropped",
-            job.campaign_id, job.job_id, result.status,
-        )
+        if result is not None:
+            self._unwritten.append((job, result))
+            self._result_arrived.set()
 
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep for `seconds`, or less if `stop` is called."""
+    async def _write_loop(self) -> None:
+        """Write the handed-over results until `stop` is called and they are all written."""
+        while True:
+            await self._result_arrived.wait()
+            self._result_arrived.clear()
+            while self._unwritten:
+                self._writing = self._unwritten[:MAX_WRITE_BATCH]
+                del self._unwritten[:MAX_WRITE_BATCH]
+                try:
+                    await self._write(self._writing)
+                except Exception:
+                    # The jobs stay pending; once idle for claim_idle seconds
+                    # they are claimed and sent again, and the gateway
+                    # returns their first message ids.
+                    log.exception("writing %d job results failed; their jobs stay pending", len(self._writing))
+                self._writing = []
+            if self._sends_over:
+                return
+
+    async def _write(self, finished: list[tuple[JobEntry, JobResult]]) -> None:
+        written = await self._guard.call("recording job results", lambda: self._queues.finish_jobs(finished))
+        for (job, result), was_written in zip(finished, written):
+            if not was_written:
+                log.warning(
+                    "campaign %d job %d was finished by another consumer; its %s result is dropped",
+                    job.campaign_id, job.job_id, result.status,
+                )
+
+    async def _sleep(self, seconds: float, wake_up: asyncio.Event | None = None) -> None:
+        """Sleep for `seconds`, or less if `stop` is called or `wake_up` is set."""
+        waits = [asyncio.ensure_future(self._stopping.wait())]
+        if wake_up is not None:
+            waits.append(asyncio.ensure_future(wake_up.wait()))
         try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
-            pass
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
 
 
 def _log_crash(task: asyncio.Task) -> None:

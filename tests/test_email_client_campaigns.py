@@ -44,6 +44,11 @@ def gateway_job_ids(gateway, campaign_id):
     return sorted(int(key[len(prefix):]) for key in gateway.keys() if key.startswith(prefix))
 
 
+async def has_pending(client, count):
+    """Return whether `count` jobs of campaign 7 are delivered to a worker and not finished."""
+    return (await client.xpending(KEYS.job_stream(7), JOB_GROUP))["pending"] == count
+
+
 async def send_other_campaign(http, service, web):
     """Send campaign 8 to the end: the workers kept reading while campaign 7 stood still."""
     await queue(http, service, ChunkBuilder(campaign_id=8).chunk(range(101, 104)))
@@ -90,6 +95,26 @@ async def test_cancel_drops_queued_jobs(start_service, fake_gateway, fake_web, h
     assert len([result for result in fake_web.results if result["campaign_id"] == 7]) == 2
     answer = await queue(http, service, ChunkBuilder().chunk([11, 12]))
     assert answer == {"queued": 0, "ignored": 2, "backlog": 0}
+
+
+async def test_jobs_read_ahead_are_set_aside(start_service, fake_gateway, fake_web, http, redis_url):
+    """With concurrency 10 two jobs are read ahead: delivered, so cancel cannot drop them, and never sent."""
+    fake_gateway.released.clear()
+    service = await start_service(concurrency=10)
+    await configure(http, service)
+    await queue(http, service, ChunkBuilder().chunk(range(1, 21)))
+    await wait_until(lambda: fake_gateway.in_flight == 10, "10 sends in flight")
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    await wait_until(lambda: has_pending(client, 12), "12 jobs delivered")
+
+    assert await act(http, service, 7, "cancel") == (200, {"status": "cancelled", "dropped": 8})
+    fake_gateway.released.set()
+    await wait_until(lambda: len(fake_web.final_job_ids(7)) == 10, "the 10 sends in flight to finish")
+    await wait_until(lambda: has_pending(client, 0), "the jobs read ahead to be dropped")
+    await send_other_campaign(http, service, fake_web)
+    assert len(gateway_job_ids(fake_gateway, 7)) == 10
+    assert await client.xlen(KEYS.job_stream(7)) == 0
+    await client.aclose()
 
 
 async def test_cancel_drops_paused_jobs(start_service, fake_gateway, fake_web, http):
@@ -182,8 +207,8 @@ async def test_taken_job_parked_then_queued_again(redis_url):
     campaigns = Campaigns(client, KEYS)
 
     await campaigns.pause(7)
-    assert await campaigns.set_aside_unless_sending(7, entry_id) == "paused"
-    assert await campaigns.set_aside_unless_sending(7, entry_id) == "paused"
+    assert await campaigns.set_aside_unless_sending(7, [entry_id]) == "paused"
+    assert await campaigns.set_aside_unless_sending(7, [entry_id]) == "paused"
     [parked] = await client.lrange(KEYS.parked_jobs(7), 0, -1)
     assert json.loads(parked)["job_id"] == "1"
     assert (await client.xpending(KEYS.job_stream(7), JOB_GROUP))["pending"] == 0

@@ -110,8 +110,8 @@ async def test_finish_job_records_one_outcome(redis_url):
     job = JobEntry.from_fields(entry_id, fields)
     result = JobResult(job_id=1, campaign_id=7, status="sent", attempt=1, message_id="msg_1")
 
-    assert await queues.finish_job(job, result) is True
-    assert await queues.finish_job(job, result) is False
+    assert await queues.finish_jobs([(job, result)]) == [True]
+    assert await queues.finish_jobs([(job, result)]) == [False]
 
     results = await client.xrange(KEYS.result_stream)
     assert [json.loads(fields["result"])["job_id"] for _, fields in results] == [1]
