@@ -83,6 +83,16 @@ async def test_import_into_segment(api):
     _, fetched = await api.get(f"/api/v1/segments/{segment['id']}")
     assert fetched["contact_count"] == 2
 
+    # Members already, a contact outside the segment and a new one.
+    await api.post("/api/v1/contacts", json={"email": "c@example.com"})
+    text = "email\na@example.com\nB@example.com\nc@example.com\nd@example.com\n"
+    status, report = await import_csv(api, text, f"?segment_id={segment['id']}")
+    assert status == 200, report
+    assert (report["created"], report["updated"]) == (1, 3)
+    _, members = await api.get(f"/api/v1/segments/{segment['id']}/contacts")
+    assert [item["email"] for item in members["items"]] == ["a@example.com", "b@example.com", "c@example.com",
+                                                              "d@example.com"]
+
 
 @pytest.mark.parametrize("body, query, expected", [
     (b"name,city\nAna,Rome\n", "", "no email column"),

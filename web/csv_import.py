@@ -32,6 +32,8 @@ COLUMN_ALIASES = {
     "last_name": "last_name", "last name": "last_name", "lastname": "last_name", "surname": "last_name",
 }
 csv.field_size_limit(MAX_FIELD_LENGTH)
+# One encoder for every row: json.dumps with options builds a new one per call.
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @dataclass
@@ -202,7 +204,7 @@ class _BatchReader:
                 continue
             self._first_line_of[key] = line
             # Encoded here, in the parsing thread, rather than on the event loop.
-            contact["attributes"] = json.dumps(contact["attributes"], ensure_ascii=False)
+            contact["attributes"] = _encode_json(contact["attributes"])
             batch.append(contact)
             if len(batch) >= BATCH_SIZE:
                 break

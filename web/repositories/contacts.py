@@ -172,11 +172,16 @@ async def upsert_batch(db, batch: UpsertBatch, segment_id: int | None = None) ->
                 attributes = contacts.attributes || EXCLUDED.attributes,
                 updated_at = now()
             RETURNING id, (xmax = 0) AS created
-        ), joined AS (
+        ), segment AS (
             -- The lock keeps the segment from being deleted before this commits.
+            SELECT id FROM segments WHERE id = %(segment_id)s FOR KEY SHARE
+        ), joined_created AS (
+            -- A contact created here cannot be a member yet, so it needs no conflict check.
             INSERT INTO segment_contacts (segment_id, contact_id)
-            SELECT segment.id, upserted.id
-            FROM upserted, (SELECT id FROM segments WHERE id = %(segment_id)s FOR KEY SHARE) AS segment
+            SELECT segment.id, upserted.id FROM upserted, segment WHERE upserted.created
+        ), joined_updated AS (
+            INSERT INTO segment_contacts (segment_id, contact_id)
+            SELECT segment.id, upserted.id FROM upserted, segment WHERE NOT upserted.created
             ON CONFLICT DO NOTHING
         )
         SELECT count(*) FILTER (WHERE created), count(*) FROM upserted
