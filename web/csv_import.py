@@ -22,6 +22,10 @@ from web.validation import MAX_NAME_LENGTH, email_address
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
+# An import that creates at least this many contacts refreshes the planner's
+# statistics of the contacts right after it commits. Autovacuum would do it
+# only up to a minute later, and until then searches may scan every contact.
+ANALYZE_AFTER_CREATED = 10_000
 MAX_REPORTED_ERRORS = 1000
 MAX_FIELD_LENGTH = 10_000
 DELIMITERS = (",", ";", "\t")
@@ -179,7 +183,26 @@ async def import_contacts(db, upload: BinaryIO, segment_id: int | None = None) -
             await writer.flush()
     log.info("imported contacts: %d created, %d updated, %d skipped, segment %s",
              report.created, report.updated, report.skipped, segment_id)
+    if report.created >= ANALYZE_AFTER_CREATED:
+        _in_background(contacts_repository.analyze(db), "refreshing the statistics of the contacts")
     return report
+
+
+# Tasks started by `_in_background`, kept until they end so that they are not garbage collected.
+_background_tasks: set[asyncio.Task] = set()
+
+
+def _in_background(work, doing: str) -> None:
+    """Run the coroutine `work` after the response; log its failure, naming what it was `doing`."""
+    task = asyncio.ensure_future(work)
+    _background_tasks.add(task)
+
+    def done(finished: asyncio.Task) -> None:
+        _background_tasks.discard(finished)
+        if not finished.cancelled() and finished.exception() is not None:
+            log.error("%s failed: %r", doing, finished.exception())
+
+    task.add_done_callback(done)
 
 
 class _BatchReader:

@@ -23,12 +23,9 @@ def _filter(search: str, segment_id: int | None) -> tuple[str, list[str], dict]:
     params = {}
     joins = ""
     if search:
-        # The expressions of the indexes contacts_email_key, contacts_name_prefix_idx
-        # and contacts_last_name_prefix_idx, so that each serves its part.
-        conditions.append(
-            "(lower(c.email) LIKE lower(%(prefix)s) OR lower(c.name) LIKE lower(%(prefix)s)"
-            " OR lower(c.last_name) LIKE lower(%(prefix)s))"
-        )
+        # The expressions of the indexes contacts_email_key and contacts_name_prefix_idx,
+        # so that each serves its part.
+        conditions.append("(lower(c.email) LIKE lower(%(prefix)s) OR lower(c.name) LIKE lower(%(prefix)s))")
         params["prefix"] = _prefix_pattern(search)
     if segment_id is not None:
         joins = "JOIN segment_contacts s ON s.contact_id = c.id AND s.segment_id = %(segment_id)s"
@@ -37,7 +34,7 @@ def _filter(search: str, segment_id: int | None) -> tuple[str, list[str], dict]:
 
 
 async def list_page(db, *, search: str = "", limit: int, after: int = 0, segment_id: int | None = None) -> dict:
-    """Return contacts with id above `after` whose address, name or last name starts with `search`."""
+    """Return contacts with id above `after` whose address or name starts with `search`."""
     joins, conditions, params = _filter(search, segment_id)
     conditions.insert(0, "c.id > %(after)s")
     params.update({"after": after, "limit": limit + 1})
@@ -153,7 +150,8 @@ def prepare_upsert(rows: list[dict]) -> UpsertBatch:
 async def upsert_batch(db, batch: UpsertBatch, segment_id: int | None = None) -> tuple[int, int]:
     """Insert or update contacts by address, and add them to `segment_id` if given, in one statement.
 
-    Attributes of an existing contact are merged with the new ones. Returns
+    Empty fields leave the stored ones as they are, and attributes of an
+    existing contact are merged with the new ones. Returns
     how many contacts were created and how many updated.
     """
     if not batch.size:
@@ -165,7 +163,18 @@ async def upsert_batch(db, batch: UpsertBatch, segment_id: int | None = None) ->
             SELECT * FROM unnest(%(emails)s::text[], %(names)s::text[], %(first_names)s::text[],
                                  %(last_names)s::text[], %(attributes)s::jsonb[])
             ON CONFLICT (lower(email)) DO UPDATE SET
-                name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE contacts.name END,
+                -- A name equal to the row's first and last names was made of them, so it is made
+                -- again of the merged ones; a stored name without parts is kept then.
+                name = CASE
+                    WHEN EXCLUDED.name = '' THEN contacts.name
+                    WHEN EXCLUDED.name <> concat_ws(' ', NULLIF(EXCLUDED.first_name, ''),
+                                                    NULLIF(EXCLUDED.last_name, '')) THEN EXCLUDED.name
+                    WHEN contacts.first_name = '' AND contacts.last_name = '' AND contacts.name <> ''
+                        THEN contacts.name
+                    ELSE concat_ws(' ',
+                                   COALESCE(NULLIF(EXCLUDED.first_name, ''), NULLIF(contacts.first_name, '')),
+                                   COALESCE(NULLIF(EXCLUDED.last_name, ''), NULLIF(contacts.last_name, '')))
+                END,
                 first_name = CASE WHEN EXCLUDED.first_name <> '' THEN EXCLUDED.first_name
                                   ELSE contacts.first_name END,
                 last_name = CASE WHEN EXCLUDED.last_name <> '' THEN EXCLUDED.last_name ELSE contacts.last_name END,
@@ -190,6 +199,11 @@ async def upsert_batch(db, batch: UpsertBatch, segment_id: int | None = None) ->
     )
     created, total = rows_returned[0]
     return created, total - created
+
+
+async def analyze(db) -> None:
+    """Refresh the planner's statistics of the contacts and their memberships, after a large change."""
+    await db.execute("ANALYZE contacts, segment_contacts")
 
 
 async def existing_ids(db, contact_ids: list[int]) -> set[int]:
