@@ -10,6 +10,7 @@ import json
 import re
 
 import aiohttp
+import psycopg2
 import pytest
 import tornado.httpserver
 import tornado.netutil
@@ -20,6 +21,7 @@ from tests.processes import free_port
 from tests.service_secrets import signed_headers, web_secrets
 from web.app import WebService
 from web.config import load_config
+from web.repositories import contacts as contacts_repository
 
 COMPLETE_SETTINGS = {
     "from_name": "Postmill News",
@@ -694,3 +696,22 @@ async def test_preview_iframe_sandboxed_without_scripts(pages):
     assert "allow-same-origin" not in frames[0]
     assert "<script>alert(1)" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in frames[0]
+
+
+async def test_dashboard_contact_count(pages, database_url, monkeypatch):
+    for number in range(3):
+        await add_contact(pages, f"count{number}@example.com")
+    _, dashboard = await pages.get("/")
+    assert '<dt>Contacts</dt><dd><a href="/contacts">3</a>' in dashboard
+
+    # Above EXACT_COUNT_LIMIT contacts the planner's estimate is shown, which needs no scan of them all.
+    monkeypatch.setattr(contacts_repository, "EXACT_COUNT_LIMIT", 2)
+    connection = psycopg2.connect(database_url)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE contacts")
+    finally:
+        connection.close()
+    _, dashboard = await pages.get("/")
+    assert '<dt>Contacts</dt><dd><a href="/contacts">about 3</a>' in dashboard

@@ -5,7 +5,7 @@ import logging
 from web import inputs
 from web.errors import DomainError, ServiceUnavailable
 from web.handlers.pages_base import PageHandler, split_error
-from web.repositories import accounts, campaigns
+from web.repositories import accounts, campaigns, contacts
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +18,7 @@ RECENT_CAMPAIGNS = 10
 class DashboardPage(PageHandler):
     async def get(self):
         self.render_page("dashboard.html", totals=await campaigns.totals(self.db),
+                         contacts_total=await contacts.count(self.db),
                          campaigns=await campaigns.recent(self.db, RECENT_CAMPAIGNS),
                          paused=await campaigns.paused(self.db))
 

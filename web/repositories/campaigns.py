@@ -241,9 +241,9 @@ async def recent(db, limit: int = 5) -> list[dict]:
 
 
 async def totals(db) -> dict[str, int]:
-    """Return dashboard totals: contacts, segments, templates, campaigns and jobs by status."""
+    """Return dashboard totals: segments, templates, campaigns and jobs by status (contacts.count counts contacts)."""
     row = await db.fetch_one(
-        "SELECT (SELECT count(*) FROM contacts) AS contacts, (SELECT count(*) FROM segments) AS segments,"
+        "SELECT (SELECT count(*) FROM segments) AS segments,"
         " (SELECT count(*) FROM templates) AS templates, (SELECT count(*) FROM campaigns) AS campaigns,"
         " (SELECT coalesce(sum(jobs), 0) FROM campaign_job_counts WHERE status = 'sent') AS sent,"
         " (SELECT coalesce(sum(jobs), 0) FROM campaign_job_counts WHERE status = 'failed') AS failed"
