@@ -499,6 +499,10 @@ async def test_campaign_create_send_and_jobs(pages, email_client):
     assert "created as a draft" in page
     assert 'id="send-button"' in page
 
+    status, page = await pages.get(f"/campaigns/{campaign}/send")
+    assert status == 200
+    assert "The segment has no contacts." in page
+    assert 'id="confirm-send-button"' not in page
     status, page, _ = await pages.post(f"/campaigns/{campaign}/send", {})
     assert status == 400
     assert "the campaign&#39;s segment has no contacts" in page
@@ -506,6 +510,11 @@ async def test_campaign_create_send_and_jobs(pages, email_client):
     for email in ("a@example.com", "b@example.com", "c@example.com"):
         await add_contact(pages, email)
     await pages.post(f"/segments/{segment}/contacts/add", {"addresses": "a@example.com\nb@example.com\nc@example.com"})
+    status, page = await pages.get(f"/campaigns/{campaign}/send")
+    assert status == 200
+    assert "<h1>Send campaign Spring?</h1>" in page
+    assert f'<form method="post" action="/campaigns/{campaign}/send"' in page
+    assert '<button type="submit" id="confirm-send-button">Send to 3 contact(s)</button>' in page
     status, page, path = await pages.post(f"/campaigns/{campaign}/send", {})
     assert path == f"/campaigns/{campaign}"
     assert "is sending to 3 contact(s)" in page
@@ -517,6 +526,9 @@ async def test_campaign_create_send_and_jobs(pages, email_client):
     status, page, _ = await pages.post(f"/campaigns/{campaign}/send", {})
     assert status == 409
     assert "a campaign is sent only once" in page
+    _, page = await pages.get(f"/campaigns/{campaign}/send")
+    assert 'id="confirm-send-button"' not in page
+    assert 'data-status="sending"' in page
 
     status, page, _ = await pages.post(f"/campaigns/{campaign}/delete", {})
     assert status == 409

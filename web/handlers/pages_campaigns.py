@@ -131,7 +131,18 @@ class CampaignActionPage(CampaignPage):
     }
 
     async def get(self, campaign_id, action):
-        self.redirect(f"/campaigns/{id_from_path(campaign_id, 'campaign')}")
+        """Ask to confirm the send of a draft; the other actions, and a sent campaign, go back to the campaign."""
+        campaign = await campaigns.get(self.db, id_from_path(campaign_id, "campaign"))
+        if action != "send" or campaign["status"] != "draft":
+            self.redirect(f"/campaigns/{campaign['id']}")
+            return
+        segment = None
+        if campaign["segment_id"] is not None:
+            try:
+                segment = await segments.get(self.db, campaign["segment_id"])
+            except NotFound:
+                pass  # deleted since the campaign was read
+        self.render_page("confirm_send.html", campaign=campaign, segment=segment)
 
     async def post(self, campaign_id, action):
         campaign_id = id_from_path(campaign_id, "campaign")
