@@ -508,7 +508,7 @@ def test_cookie_secret_from_file(tmp_path):
 async def test_token_from_settings_page_shown_once_and_revoked(user_pages, web_service):
     status, page, _ = await user_pages.post("/settings/tokens", {"name": ""})
     assert status == 400
-    assert "name must not be empty" in page
+    assert "Name must not be empty" in page
 
     status, page, _ = await user_pages.post("/settings/tokens", {"name": "CRM sync"})
     assert status == 200

@@ -54,11 +54,30 @@ def id_from_path(value: str, kind: str) -> int:
         raise NotFound(f"{kind} {value} not found") from None
 
 
+# How messages name the fields whose API name does not read as words.
+FIELD_WORDS = {
+    "email": "email address",
+    "from_email": "from address",
+    "html": "HTML",
+    "segment_id": "segment",
+    "template_id": "template",
+    "text": "text part",
+}
+
+
 def split_error(error: DomainError, fields: tuple[str, ...]) -> tuple[dict[str, str], str | None]:
-    """Place a domain error next to its form field, or return it as the form's general message."""
-    if error.field in fields:
-        return {error.field: error.message}, None
-    return {}, error.message
+    """Place a domain error next to its form field, or return it as the form's general message.
+
+    A message that starts with the field's API name, such as "segment_id is
+    required", names the field in words instead: "Segment is required".
+    """
+    if error.field not in fields:
+        return {}, error.message
+    message = error.message
+    if message.startswith(error.field + " "):
+        words = FIELD_WORDS.get(error.field, error.field.replace("_", " "))
+        message = words[:1].upper() + words[1:] + message[len(error.field):]
+    return {error.field: message}, None
 
 
 class PageHandler(BaseHandler):
