@@ -54,7 +54,7 @@ def id_from_path(value: str, kind: str) -> int:
         raise NotFound(f"{kind} {value} not found") from None
 
 
-# How messages name the fields whose API name does not read as words.
+# Words for the fields whose API name does not read as words, used in messages.
 FIELD_WORDS = {
     "email": "email address",
     "from_email": "from address",
