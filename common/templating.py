@@ -5,8 +5,8 @@ renders it for every job with `render_message`. Both use the same rules, so a
 template that saves cleanly behaves the same when sent.
 
 A template can use the contact's fields (`email`, `name`, `first_name`,
-`last_name`), its `attributes` (a dict) and each attribute by name unless a
-field has that name. A field or attribute that is missing or empty is
+`last_name`), its `attributes` (a dict), each attribute by name unless a
+field has that name, and `unsubscribe_url`, the contact's unsubscribe link. A field or attribute that is missing or empty is
 undefined, and rendering it raises `TemplateRenderError` instead of sending a
 blank: write `{{ first_name | default("there") }}` or
 `{% if city %}...{% endif %}` to allow for it.
@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-CONTACT_FIELDS = ("email", "name", "first_name", "last_name")
+CONTACT_FIELDS = ("email", "name", "first_name", "last_name", "unsubscribe_url")
 
 
 

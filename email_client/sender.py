@@ -290,6 +290,14 @@ class JobSender:
         if settings.gateway_username or settings.gateway_password:
             credentials = Credentials(settings.gateway_username or "", settings.gateway_password or "")
 
+        headers = {}
+        unsubscribe_url = job.contact.get("unsubscribe_url")
+        if unsubscribe_url:
+            # Lets mail programs offer an unsubscribe button that posts to the link (RFC 8058).
+            headers = {
+                "List-Unsubscribe": f"<{unsubscribe_url}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
         return OutgoingMessage(
             idempotency_key=idempotency_key(job.campaign_id, job.job_id),
             sender=Address(email=settings.from_email, name=settings.from_name or ""),
@@ -298,4 +306,5 @@ class JobSender:
             html=rendered.html,
             text=rendered.text,
             credentials=credentials,
+            headers=headers,
         )

@@ -4,6 +4,7 @@ import asyncio
 import json
 
 import aiohttp
+import psycopg2
 import pytest
 import tornado.web
 
@@ -71,6 +72,9 @@ class FakeEmailClient:
 
     def job_ids(self) -> list[int]:
         return [job["id"] for chunk in self.chunks for job in chunk["jobs"]]
+
+    def jobs(self) -> list[dict]:
+        return [job for chunk in self.chunks for job in chunk["jobs"]]
 
 
 @pytest.fixture
@@ -415,6 +419,35 @@ async def test_contact_deleted_before_hand_over_fails_its_job(campaign_api, fake
     assert "contact was deleted" in failed["items"][0]["error"]
     assert failed["items"][0]["email"] == deleted["email"]
     assert deleted["id"] not in fake_email_client.job_ids()
+
+
+async def test_unsubscribed_contacts_left_out(campaign_api, fake_email_client, database_url):
+    fake_email_client.down = True
+    campaign = await draft(campaign_api, contacts=4)
+    _, members = await campaign_api.get(f"/api/v1/segments/{campaign['segment_id']}/contacts")
+    ids = [item["id"] for item in members["items"]]
+    connection = psycopg2.connect(database_url)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE contacts SET unsubscribed_at = now() WHERE id = %s", (ids[0],))
+            _, sent = await campaign_api.post(f"/api/v1/campaigns/{campaign['id']}/send")
+            assert sent["jobs_total"] == 3
+            # One more unsubscribes after the send, before the hand-over.
+            cursor.execute("UPDATE contacts SET unsubscribed_at = now() WHERE id = %s", (ids[1],))
+    finally:
+        connection.close()
+    fake_email_client.down = False
+
+    async def two_handed_over():
+        return len(fake_email_client.job_ids()) == 2
+
+    await wait_for(two_handed_over)
+    _, failed = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}/jobs?status=failed")
+    assert [job["contact_id"] for job in failed["items"]] == [ids[1]]
+    assert "contact unsubscribed" in failed["items"][0]["error"]
+    urls = [job["contact"]["unsubscribe_url"] for job in fake_email_client.jobs()]
+    assert all(url.startswith("http://127.0.0.1:5050/unsubscribe/") for url in urls)
 
 
 async def test_hand_over_resumes_after_web_restart(database_url, fake_email_client):

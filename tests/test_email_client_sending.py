@@ -79,6 +79,21 @@ async def test_message_rendered_for_contact(start_service, fake_gateway, fake_we
     assert result["attempt"] == 1
 
 
+async def test_unsubscribe_link_in_body_and_headers(start_service, fake_gateway, fake_web, http):
+    service = await start_service()
+    await configure(http, service)
+    builder = ChunkBuilder(html='<p>Hi</p><a href="{{ unsubscribe_url }}">Unsubscribe</a>')
+    url = "https://news.example.com/unsubscribe/1001-abc"
+    await queue(http, service, builder.chunk([1], {1: {**builder.contact(1), "unsubscribe_url": url}}))
+    await wait_until(lambda: fake_web.final_results(), "a final result")
+
+    request = fake_gateway.requests[0]
+    assert request.body["html"] == f'<p>Hi</p><a href="{url}">Unsubscribe</a>'
+    assert request.body["headers"] == {
+        "List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
 async def test_repeated_chunk_sends_nothing_twice(start_service, fake_gateway, fake_web, http):
     service = await start_service()
     await configure(http, service)

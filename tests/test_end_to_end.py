@@ -81,6 +81,7 @@ async def system(tmp_path, database_url, redis_url):
         processes.append(start_service("web", {
             "WEB_PORT": str(web_port), "DATABASE_URL": database_url,
             "WEB_EMAIL_CLIENT_URL": f"http://127.0.0.1:{email_client_port}", "WEB_COOKIE_SECRET": COOKIE_SECRET,
+            "WEB_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
             **web_secrets(),
         }, web_port, tmp_path / "web.log"))
         created = subprocess.run(
@@ -106,14 +107,14 @@ async def all_jobs(api, campaign_id: int) -> list[dict]:
         after = page["next"]
 
 
-async def accepted_keys(gateway) -> list[str]:
-    keys: list[str] = []
+async def accepted_messages(gateway) -> list[dict]:
+    messages: list[dict] = []
     while True:
-        status, page = await gateway.get(f"/messages?limit=500&offset={len(keys)}")
+        status, page = await gateway.get(f"/messages?limit=500&offset={len(messages)}")
         assert status == 200, page
-        keys.extend(message["idempotency_key"] for message in page["items"])
-        if len(keys) >= page["total"]:
-            return keys
+        messages.extend(page["items"])
+        if len(messages) >= page["total"]:
+            return messages
 
 
 async def test_campaign_end_to_end(system):
@@ -170,8 +171,13 @@ async def test_campaign_end_to_end(system):
     _, stats = await gateway.get("/stats")
     assert stats["accepted"] == counts["sent"]
     assert stats["duplicates"] == 0
-    keys = await accepted_keys(gateway)
+    messages = await accepted_messages(gateway)
+    keys = [message["idempotency_key"] for message in messages]
     assert len(keys) == len(set(keys)) == counts["sent"]
+    for message in messages[:5]:
+        status, detail = await gateway.get(f"/messages/{message['message_id']}")
+        assert status == 200, detail
+        assert detail["headers"]["List-Unsubscribe"].startswith(f"<{web.base_url}/unsubscribe/"), detail["headers"]
     sent_ids = {f"postmill-{campaign['id']}-{job['id']}" for job in jobs if job["status"] == "sent"}
     assert set(keys) == sent_ids
 

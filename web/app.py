@@ -12,6 +12,7 @@ from web.dispatcher import Dispatcher
 from web.email_client_api import EmailClientAPI, SettingsStatus
 from web.handlers import api_campaigns, api_contacts, api_internal, api_segments, api_settings, api_templates, pages
 from web.handlers.base import Access, ApiHandler, ApiNotFoundHandler, StaticFiles
+from web.unsubscribe import UnsubscribeLinks
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def api_routes() -> list:
     ]
 
 
-def make_app(config, db: Database, email_client: EmailClientAPI, dispatcher: Dispatcher,
+def make_app(config, db: Database, email_client: EmailClientAPI, dispatcher: Dispatcher, links: UnsubscribeLinks,
              cookie_secret: str, service_secret: bytes) -> tornado.web.Application:
     return tornado.web.Application(
         api_routes() + pages.routes(),
@@ -66,6 +67,7 @@ def make_app(config, db: Database, email_client: EmailClientAPI, dispatcher: Dis
         db=db,
         email_client=email_client,
         dispatcher=dispatcher,
+        unsubscribe_links=links,
         settings_status=SettingsStatus(email_client),
         jinja=pages.make_environment(WEB_DIR / "templates"),
         template_path=str(WEB_DIR / "templates"),
@@ -92,6 +94,7 @@ class WebService:
         secret or service secret is set or the admin settings are incomplete or invalid.
         """
         cookie_secret = auth.cookie_secret(self.config)
+        links = UnsubscribeLinks(self.config.public_url, cookie_secret)
         admin = accounts.admin_account(self.config)
         service_secret = signing.service_secret(self.config, "web")
         migrations.migrate(self.config.database_url)
@@ -99,9 +102,9 @@ class WebService:
         if admin is not None and await accounts.ensure_user(self.db, *admin):
             log.info("created user %s from WEB_ADMIN_EMAIL", admin[0])
         self.email_client = EmailClientAPI(self.config.email_client_url, service_secret)
-        self.dispatcher = Dispatcher(self.db, self.email_client, self.config.dispatch_chunk_size,
+        self.dispatcher = Dispatcher(self.db, self.email_client, links, self.config.dispatch_chunk_size,
                                      self.config.dispatch_backlog_limit)
-        app = make_app(self.config, self.db, self.email_client, self.dispatcher, cookie_secret, service_secret)
+        app = make_app(self.config, self.db, self.email_client, self.dispatcher, links, cookie_secret, service_secret)
         self.server = app.listen(port if port is not None else self.config.port, address=self.config.host,
                                  xheaders=False)
         self.dispatcher.start()

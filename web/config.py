@@ -7,6 +7,9 @@ SETTINGS = (
     Setting("port", int, "TCP port of the pages and the JSON API."),
     Setting("database_url", str, "PostgreSQL connection URL.", env="DATABASE_URL", secret=True),
     Setting("email_client_url", str, "Base URL of the email_client service."),
+    Setting("public_url", str,
+            "Base URL at which the recipients of emails reach web, for the unsubscribe link in every email, such "
+            "as https://news.example.com."),
     Setting("dispatch_chunk_size", int, "Jobs handed to email_client per request."),
     Setting("dispatch_backlog_limit", int,
             "Jobs of one campaign that email_client may hold unsent before web stops handing over more."),

@@ -12,17 +12,20 @@ import logging
 
 from web.errors import ServiceUnavailable
 from web.repositories import dispatch
+from web.unsubscribe import UnsubscribeLinks
 
 log = logging.getLogger(__name__)
 
 CONTACT_DELETED = "the contact was deleted before the email was handed to the email service"
+CONTACT_UNSUBSCRIBED = "the contact unsubscribed before the email was handed to the email service"
 
 
 class Dispatcher:
-    def __init__(self, db, email_client, chunk_size: int, backlog_limit: int, poll_interval: float = 1.0,
-                 retry_interval: float = 5.0):
+    def __init__(self, db, email_client, links: UnsubscribeLinks, chunk_size: int, backlog_limit: int,
+                 poll_interval: float = 1.0, retry_interval: float = 5.0):
         self._db = db
         self._email_client = email_client
+        self._links = links
         self._chunk_size = chunk_size
         self._backlog_limit = backlog_limit
         self._poll_interval = poll_interval
@@ -104,7 +107,10 @@ class Dispatcher:
             orphans = [row["id"] for row in rows if row["contact_id"] is None]
             if orphans:
                 await dispatch.fail_jobs(self._db, orphans, CONTACT_DELETED)
-            jobs = [_job(row) for row in rows if row["contact_id"] is not None]
+            unsubscribed = [row["id"] for row in rows if row["unsubscribed_at"] is not None]
+            if unsubscribed:
+                await dispatch.fail_jobs(self._db, unsubscribed, CONTACT_UNSUBSCRIBED)
+            jobs = [self._job(row) for row in rows if row["contact_id"] is not None and row["unsubscribed_at"] is None]
             answer = {}
             if jobs:
                 answer = await self._email_client.queue_jobs(payload_campaign, jobs, dispatch_round)
@@ -114,9 +120,9 @@ class Dispatcher:
             if answer.get("backlog", 0) >= self._backlog_limit:
                 return  # the next round goes on where this one stopped, once email_client caught up
 
-
-def _job(row: dict) -> dict:
-    return {"id": row["id"], "contact": {
-        "id": row["contact_id"], "email": row["email"], "name": row["name"],
-        "first_name": row["first_name"], "last_name": row["last_name"], "attributes": row["attributes"],
-    }}
+    def _job(self, row: dict) -> dict:
+        return {"id": row["id"], "contact": {
+            "id": row["contact_id"], "email": row["email"], "name": row["name"],
+            "first_name": row["first_name"], "last_name": row["last_name"], "attributes": row["attributes"],
+            "unsubscribe_url": self._links.url(row["contact_id"]),
+        }}

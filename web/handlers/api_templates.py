@@ -5,6 +5,7 @@ from web import inputs, validation
 from web.errors import InvalidInput
 from web.handlers.base import ApiHandler
 from web.repositories import contacts, templates
+from web.unsubscribe import UnsubscribeLinks
 
 SAMPLE_CONTACT = {
     "email": "sample@example.com", "name": "Sample Contact", "first_name": "Sample", "last_name": "Contact",
@@ -12,9 +13,14 @@ SAMPLE_CONTACT = {
 }
 
 
-async def render_preview(db, template: dict, contact_id: int | None, subject: str = "") -> dict:
+async def render_preview(db, links: UnsubscribeLinks, template: dict, contact_id: int | None,
+                         subject: str = "") -> dict:
     """Render `template` for a contact (or a sample one); report a render error instead of raising it."""
-    contact = await contacts.get(db, contact_id) if contact_id else SAMPLE_CONTACT
+    if contact_id:
+        contact = await contacts.get(db, contact_id)
+        contact = {**contact, "unsubscribe_url": links.url(contact["id"])}
+    else:
+        contact = {**SAMPLE_CONTACT, "unsubscribe_url": links.url(0)}
     try:
         message = render_message(compile_template(subject, template["html"], template["text"]), contact)
     except TemplateError as error:
@@ -56,4 +62,4 @@ class TemplatePreviewHandler(ApiHandler):
         contact = self.get_argument("contact_id", "")
         contact_id = validation.positive_id(contact, "contact_id") if contact else None
         subject = self.get_argument("subject", "")
-        self.write_json(await render_preview(self.db, template, contact_id, subject))
+        self.write_json(await render_preview(self.db, self.unsubscribe_links, template, contact_id, subject))

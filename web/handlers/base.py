@@ -156,6 +156,10 @@ class BaseHandler(SecurityHeaders):
     def config(self):
         return self.application.settings["config"]
 
+    @property
+    def unsubscribe_links(self):
+        return self.application.settings["unsubscribe_links"]
+
     def log_exception(self, typ, value, tb):
         if isinstance(value, DomainError):
             log.info("%s %s: %d %s", self.request.method, self.request.path, value.status_code, value.message)

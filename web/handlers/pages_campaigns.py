@@ -137,12 +137,14 @@ class CampaignActionPage(CampaignPage):
             self.redirect(f"/campaigns/{campaign['id']}")
             return
         segment = None
+        recipients = 0
         if campaign["segment_id"] is not None:
             try:
                 segment = await segments.get(self.db, campaign["segment_id"])
+                recipients = await campaigns.recipient_count(self.db, segment["id"])
             except NotFound:
                 pass  # deleted since the campaign was read
-        self.render_page("confirm_send.html", campaign=campaign, segment=segment)
+        self.render_page("confirm_send.html", campaign=campaign, segment=segment, recipients=recipients)
 
     async def post(self, campaign_id, action):
         campaign_id = id_from_path(campaign_id, "campaign")

@@ -44,10 +44,12 @@ class ContactFormPage(PageHandler):
         data["attributes"] = parse_attributes(values["attributes"])
         return inputs.contact(data)
 
-    def render_form(self, values: dict, contact_id: int | None = None, error: DomainError | None = None) -> None:
+    def render_form(self, values: dict, contact_id: int | None = None, error: DomainError | None = None,
+                    unsubscribed_at=None) -> None:
         errors, form_error = split_error(error, FIELDS) if error else ({}, None)
         self.render_page("contact_form.html", status=error.status_code if error else 200,
-                         values=values, contact_id=contact_id, errors=errors, form_error=form_error)
+                         values=values, contact_id=contact_id, errors=errors, form_error=form_error,
+                         unsubscribed_at=unsubscribed_at)
 
 
 class ContactsPage(PageHandler):
@@ -83,16 +85,16 @@ class NewContactPage(ContactFormPage):
 class ContactPage(ContactFormPage):
     async def get(self, contact_id):
         contact = await contacts.get(self.db, id_from_path(contact_id, "contact"))
-        self.render_form(contact_form_values(contact), contact["id"])
+        self.render_form(contact_form_values(contact), contact["id"], unsubscribed_at=contact["unsubscribed_at"])
 
     async def post(self, contact_id):
         contact_id = id_from_path(contact_id, "contact")
-        await contacts.get(self.db, contact_id)
+        stored = await contacts.get(self.db, contact_id)
         values = self.form_values()
         try:
             contact = await contacts.update(self.db, contact_id, self.checked_contact(values))
         except DomainError as error:
-            self.render_form(values, contact_id, error)
+            self.render_form(values, contact_id, error, unsubscribed_at=stored["unsubscribed_at"])
             return
         self.redirect_with_flash("/contacts", f"Contact {contact['email']} saved.")
 

@@ -82,7 +82,7 @@ class TemplatePreviewPage(PageHandler):
         chosen = self.get_argument("contact", "").strip()
         try:
             contact_id = await self.contact_id(chosen)
-            preview = await render_preview(self.db, template, contact_id)
+            preview = await render_preview(self.db, self.unsubscribe_links, template, contact_id)
         except DomainError as error:
             self.render_page("template_preview.html", status=error.status_code, template=template, contact=chosen,
                              contact_error=error.message, preview=None)

@@ -108,11 +108,12 @@ async def start_sending(transaction, campaign_id: int) -> int:
     jobs = await transaction.execute(
         "INSERT INTO jobs (campaign_id, contact_id, email)"
         " SELECT %s, c.id, c.email FROM segment_contacts m JOIN contacts c ON c.id = m.contact_id"
-        " WHERE m.segment_id = %s",
+        " WHERE m.segment_id = %s AND c.unsubscribed_at IS NULL",
         (campaign_id, campaign["segment_id"]),
     )
     if jobs == 0:
-        raise InvalidInput("the campaign's segment has no contacts; add contacts first", field="segment_id")
+        raise InvalidInput("the campaign's segment has no contacts, or only contacts who unsubscribed; "
+                           "add contacts first", field="segment_id")
     await transaction.execute(
         "UPDATE campaigns c SET status = 'sending', sent_at = now(), jobs_total = %s, html = t.html, text = t.text"
         " FROM templates t WHERE c.id = %s AND t.id = c.template_id",
@@ -238,6 +239,15 @@ async def previous_jobs_cursor(db, campaign_id: int, *, status: str | None, limi
 async def recent(db, limit: int = 5) -> list[dict]:
     page = await list_page(db, limit=limit)
     return page["items"]
+
+
+async def recipient_count(db, segment_id: int) -> int:
+    """Return how many contacts of the segment a campaign would send to: those who did not unsubscribe."""
+    return await db.fetch_value(
+        "SELECT count(*) FROM segment_contacts m JOIN contacts c ON c.id = m.contact_id"
+        " WHERE m.segment_id = %s AND c.unsubscribed_at IS NULL",
+        (segment_id,),
+    )
 
 
 async def totals(db) -> dict[str, int]:

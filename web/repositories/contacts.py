@@ -9,7 +9,7 @@ from web.db import Json, text_array
 from web.errors import Conflict, NotFound
 from web.repositories import page_of
 
-COLUMNS = "id, email, name, first_name, last_name, attributes, created_at, updated_at"
+COLUMNS = "id, email, name, first_name, last_name, attributes, unsubscribed_at, created_at, updated_at"
 
 
 def _prefix_pattern(search: str) -> str:
@@ -114,6 +114,18 @@ async def update(db, contact_id: int, contact: dict) -> dict:
         )
     except psycopg2.errors.UniqueViolation:
         raise Conflict(f"another contact has the address {contact['email']}", field="email") from None
+    if row is None:
+        raise NotFound(f"contact {contact_id} not found")
+    return row
+
+
+async def unsubscribe(db, contact_id: int) -> dict:
+    """Mark the contact unsubscribed, keeping the time of its first unsubscribe; raise NotFound."""
+    row = await db.fetch_one(
+        f"UPDATE contacts SET unsubscribed_at = coalesce(unsubscribed_at, now())"
+        f" WHERE id = %s RETURNING {COLUMNS}",
+        (contact_id,),
+    )
     if row is None:
         raise NotFound(f"contact {contact_id} not found")
     return row

@@ -36,7 +36,7 @@ async def campaign_for_dispatch(db, campaign_id: int) -> dict | None:
 async def next_chunk(db, campaign_id: int, after: int, limit: int) -> list[dict]:
     """Return up to `limit` pending jobs after job id `after`, each with its contact (None if deleted)."""
     return await db.fetch_all(
-        "SELECT j.id, c.id AS contact_id, c.email, c.name, c.first_name, c.last_name, c.attributes"
+        "SELECT j.id, c.id AS contact_id, c.email, c.name, c.first_name, c.last_name, c.attributes, c.unsubscribed_at"
         " FROM jobs j LEFT JOIN contacts c ON c.id = j.contact_id"
         " WHERE j.campaign_id = %s AND j.status = 'pending' AND j.id > %s ORDER BY j.id LIMIT %s",
         (campaign_id, after, limit),
