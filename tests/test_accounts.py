@@ -513,8 +513,11 @@ async def test_token_from_settings_page_shown_once_and_revoked(user_pages, web_s
     status, page, _ = await user_pages.post("/settings/tokens", {"name": "CRM sync"})
     assert status == 200
     token = re.search(r'<pre class="mono" id="new-token-value">([^<]+)</pre>', page).group(1)
+    # The token is at the bottom of the page, so a notice at the top points to it.
+    assert page.index('<a href="#new-token">copy it below</a>') < page.index("<h2")
     _, page = await user_pages.get("/settings")
     assert token not in page
+    assert 'href="#new-token"' not in page
     assert "<td>CRM sync</td>" in page
     assert "never" in page
 

@@ -190,6 +190,10 @@ async def test_list_pages_render(pages):
         assert status == 200, path
         assert heading in page, path
         assert "/static/style.css?v=" in page, path
+        assert '/static/favicon.svg?v=' in page, path
+    status, icon = await pages.get("/static/favicon.svg")
+    assert status == 200
+    assert icon.startswith("<svg")
 
 
 async def test_pages_have_no_inline_script(pages):
