@@ -6,7 +6,7 @@ from pathlib import Path
 import tornado.web
 
 from common import signing
-from web import accounts, auth, migrations
+from web import accounts, auth, csv_import, migrations
 from web.db import Database
 from web.dispatcher import Dispatcher
 from web.email_client_api import EmailClientAPI, SettingsStatus
@@ -116,5 +116,7 @@ class WebService:
             await self.dispatcher.stop()
         if self.email_client is not None:
             await self.email_client.close()
+        # Statistics refreshed after an import take well under a second; a longer one is cancelled.
+        await csv_import.finish_background_work(timeout=5.0)
         if self.db is not None:
             await self.db.close()

@@ -192,6 +192,16 @@ async def import_contacts(db, upload: BinaryIO, segment_id: int | None = None) -
 _background_tasks: set[asyncio.Task] = set()
 
 
+async def finish_background_work(timeout: float) -> None:
+    """Wait up to `timeout` seconds for the work started after imports, then cancel what is left."""
+    if not _background_tasks:
+        return
+    _, unfinished = await asyncio.wait(set(_background_tasks), timeout=timeout)
+    for task in unfinished:
+        task.cancel()
+    await asyncio.gather(*unfinished, return_exceptions=True)
+
+
 def _in_background(work, doing: str) -> None:
     """Run the coroutine `work` after the response; log its failure, naming what it was `doing`."""
     task = asyncio.ensure_future(work)
@@ -199,7 +209,9 @@ def _in_background(work, doing: str) -> None:
 
     def done(finished: asyncio.Task) -> None:
         _background_tasks.discard(finished)
-        if not finished.cancelled() and finished.exception() is not None:
+        if finished.cancelled():
+            log.warning("%s was cancelled because web is stopping", doing)
+        elif finished.exception() is not None:
             log.error("%s failed: %r", doing, finished.exception())
 
     task.add_done_callback(done)
