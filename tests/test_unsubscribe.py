@@ -102,6 +102,19 @@ async def test_send_confirmation_leaves_out_unsubscribed(api, web_service, visit
     assert status == 200
     assert "<dt>Left out</dt><dd>1 contact(s) who unsubscribed</dd>" in page
     assert '<button type="submit" id="confirm-send-button">Send to 1 contact(s)</button>' in page
+    # The template has no {{ unsubscribe_url }}.
+    assert 'id="no-unsubscribe-link"' in page
+
+    await api.put(f"/api/v1/templates/{template['id']}",
+                  json={"name": "T", "html": '<p>Hi</p><a href="{{ unsubscribe_url }}">Unsubscribe</a>'})
+    _, page = await user_pages.get(f"/campaigns/{campaign['id']}/send")
+    assert 'id="no-unsubscribe-link"' not in page
+
+    await fetch(visitor, "POST", web_service.base_url + "/unsubscribe/" + LINKS.token(ids[1]),
+                data={"List-Unsubscribe": "One-Click"})
+    _, page = await user_pages.get(f"/campaigns/{campaign['id']}/send")
+    assert "Every contact of the segment unsubscribed." in page
+    assert 'id="confirm-send-button"' not in page
 
 
 async def test_unsubscribed_shown_on_contact_pages(api, web_service, visitor, user_pages):

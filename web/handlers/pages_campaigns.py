@@ -144,7 +144,15 @@ class CampaignActionPage(CampaignPage):
                 recipients = await campaigns.recipient_count(self.db, segment["id"])
             except NotFound:
                 pass  # deleted since the campaign was read
-        self.render_page("confirm_send.html", campaign=campaign, segment=segment, recipients=recipients)
+        template = None
+        if campaign["template_id"] is not None:
+            try:
+                template = await templates.get(self.db, campaign["template_id"])
+            except NotFound:
+                pass  # deleted since the campaign was read; sending says so
+        has_unsubscribe_link = template is None or "unsubscribe_url" in template["html"]
+        self.render_page("confirm_send.html", campaign=campaign, segment=segment, recipients=recipients,
+                         has_unsubscribe_link=has_unsubscribe_link)
 
     async def post(self, campaign_id, action):
         campaign_id = id_from_path(campaign_id, "campaign")
