@@ -175,9 +175,11 @@ async def import_contacts(db, upload: BinaryIO, segment_id: int | None = None) -
             batches = await loop.run_in_executor(None, _BatchReader, upload, report)
             while (batch := await loop.run_in_executor(None, batches.next_batch)).size:
                 await writer.write(batch)
-        except UnicodeDecodeError as error:
+        except UnicodeDecodeError:
+            line, byte = await loop.run_in_executor(None, _first_invalid_utf8, upload)
             raise InvalidInput(
-                f"the file is not valid UTF-8 (byte {error.start} of a read block); save it as UTF-8 and retry"
+                f"the file is not valid UTF-8: line {line} has the byte 0x{byte:02X}, which UTF-8 does not allow "
+                "there; save the file as UTF-8 (in Excel: CSV UTF-8) and import it again"
             ) from None
         finally:
             await writer.flush()
@@ -186,6 +188,17 @@ async def import_contacts(db, upload: BinaryIO, segment_id: int | None = None) -
     if report.created >= ANALYZE_AFTER_CREATED:
         _in_background(contacts_repository.analyze(db), "refreshing the statistics of the contacts")
     return report
+
+
+def _first_invalid_utf8(upload: BinaryIO) -> tuple[int, int]:
+    """Return the number of the first line of the file that is not UTF-8, and its first byte that is not."""
+    upload.seek(0)
+    for number, line in enumerate(upload, start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            return number, line[error.start]
+    raise AssertionError("called for a file that decodes as UTF-8")
 
 
 # Tasks started by `_in_background`, kept until they end so that they are not garbage collected.
