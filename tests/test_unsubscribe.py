@@ -126,5 +126,10 @@ async def test_unsubscribed_shown_on_contact_pages(api, web_service, visitor, us
                 data={"List-Unsubscribe": "One-Click"})
     _, page = await user_pages.get(f"/contacts/{contact['id']}")
     assert 'id="unsubscribed"' in page
+    marked = 'gone@example.com</a> <span class="status status-unsubscribed">unsubscribed</span>'
     _, listing = await user_pages.get("/contacts")
-    assert 'gone@example.com</a> <span class="status status-unsubscribed">unsubscribed</span>' in listing
+    assert marked in listing
+    _, segment = await api.post("/api/v1/segments", json={"name": "Former readers"})
+    await api.post(f"/api/v1/segments/{segment['id']}/contacts", json={"contact_ids": [contact["id"]]})
+    _, members = await user_pages.get(f"/segments/{segment['id']}")
+    assert marked in members
