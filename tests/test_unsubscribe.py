@@ -100,8 +100,8 @@ async def test_send_confirmation_leaves_out_unsubscribed(api, web_service, visit
 
     status, page = await user_pages.get(f"/campaigns/{campaign['id']}/send")
     assert status == 200
-    assert "<dt>Left out</dt><dd>1 contact(s) who unsubscribed</dd>" in page
-    assert '<button type="submit" id="confirm-send-button">Send to 1 contact(s)</button>' in page
+    assert "<dt>Left out</dt><dd>1 contact who unsubscribed</dd>" in page
+    assert '<button type="submit" id="confirm-send-button">Send to 1 contact</button>' in page
     # The template has no {{ unsubscribe_url }}.
     assert 'id="no-unsubscribe-link"' in page
 

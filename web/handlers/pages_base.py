@@ -27,6 +27,11 @@ def format_time(value: datetime.datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M")
 
 
+def count_of(number: int, noun: str) -> str:
+    """Return "1 contact" or "3 contacts": the number with the noun in singular or plural (an added s)."""
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
+
+
 def make_environment(template_dir: Path) -> jinja2.Environment:
     """Build the Jinja2 environment of the pages; everything rendered is HTML-escaped unless marked safe."""
     environment = jinja2.Environment(
@@ -37,6 +42,7 @@ def make_environment(template_dir: Path) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters["time"] = format_time
+    environment.filters["count_of"] = count_of
     return environment
 
 

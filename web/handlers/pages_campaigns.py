@@ -2,7 +2,7 @@
 
 from web import campaign_actions, inputs
 from web.errors import Conflict, DomainError, InvalidInput, NotFound
-from web.handlers.pages_base import PageHandler, id_from_path, page_url, split_error
+from web.handlers.pages_base import PageHandler, count_of, id_from_path, page_url, split_error
 from web.repositories import campaigns, segments, templates
 
 FIELDS = ("name", "segment_id", "template_id", "subject")
@@ -123,7 +123,7 @@ class CampaignActionPage(CampaignPage):
     """The buttons of a campaign: the same actions as `POST /api/v1/campaigns/{id}/{action}`."""
 
     MESSAGES = {
-        "send": "Campaign {name} is sending to {jobs_total} contact(s).",
+        "send": "Campaign {name} is sending to {contacts}.",
         "pause": "Campaign {name} is paused.",
         "resume": "Campaign {name} is sending again.",
         "cancel": "Campaign {name} is cancelled; its unsent jobs are cancelled.",
@@ -163,7 +163,8 @@ class CampaignActionPage(CampaignPage):
         except DomainError as error:
             await self.render_campaign(await campaigns.get(self.db, campaign_id), error.status_code, error.message)
             return
-        self.redirect_with_flash(f"/campaigns/{campaign_id}", self.MESSAGES[action].format(**campaign))
+        message = self.MESSAGES[action].format(**campaign, contacts=count_of(campaign["jobs_total"], "contact"))
+        self.redirect_with_flash(f"/campaigns/{campaign_id}", message)
 
     async def run_action(self, campaign_id: int, action: str) -> dict:
         if action == "send":

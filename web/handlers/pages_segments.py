@@ -2,7 +2,7 @@
 
 from web import inputs
 from web.errors import DomainError, InvalidInput
-from web.handlers.pages_base import PageHandler, id_from_path, page_url, split_error
+from web.handlers.pages_base import PageHandler, count_of, id_from_path, page_url, split_error
 from web.repositories import contacts, segments
 
 # The JSON API takes at most this many contact ids per request too.
@@ -117,7 +117,7 @@ class AddSegmentContactsPage(SegmentMembersPage):
             ids = await contacts.ids_by_email(transaction, addresses)
             added = await segments.add_contacts(transaction, segment["id"], sorted(set(ids.values())))
         unknown = [address for address in addresses if address.lower() not in ids]
-        message = f"{added} contact(s) added; {len(ids) - added} already in the segment."
+        message = f"{count_of(added, 'contact')} added; {len(ids) - added:,} already in the segment."
         if unknown:
             listed = ", ".join(unknown[:MAX_SHOWN_UNKNOWN])
             more = f" and {len(unknown) - MAX_SHOWN_UNKNOWN} more" if len(unknown) > MAX_SHOWN_UNKNOWN else ""
