@@ -343,7 +343,7 @@ async def test_retry_failed_jobs_in_new_round(campaign_api, fake_email_client):
 
     await report(campaign_api, {"results": [
         result(campaign, ids[0], "sent", message_id="m0"), result(campaign, ids[1], "sent", message_id="m1"),
-        result(campaign, ids[2], "failed", error="gateway answered 400"),
+        result(campaign, ids[2], "failed", error="gateway answered 400", attempt=3),
         result(campaign, ids[3], "failed", error="gateway answered 400")]})
     handed_before = len(fake_email_client.chunks)
     status, retried = await campaign_api.post(f"{path}/retry-failed")
@@ -359,6 +359,12 @@ async def test_retry_failed_jobs_in_new_round(campaign_api, fake_email_client):
     assert chunk["round"] == 1
     assert [job["id"] for job in chunk["jobs"]] == ids[2:]
     assert all(existing["round"] == 0 for existing in fake_email_client.chunks[:handed_before])
+
+    # Attempts add up across rounds: email_client counts each round from 1.
+    await report(campaign_api, {"results": [
+        result(campaign, ids[2], "sent", message_id="m2", attempt=2), result(campaign, ids[3], "sent", message_id="m3")]})
+    _, jobs = await campaign_api.get(f"{path}/jobs")
+    assert {job["id"]: job["attempts"] for job in jobs["items"]} == {ids[0]: 1, ids[1]: 1, ids[2]: 5, ids[3]: 2}
 
 
 async def test_waiting_for_email_service_is_shown(campaign_api, fake_email_client):

@@ -177,7 +177,8 @@ async def retry_failed(transaction, campaign_id: int) -> int:
         raise Conflict(f"campaign {campaign_id} is {campaign['status']}; failed jobs are retried once it is"
                        " finished")
     retried = await transaction.execute(
-        "UPDATE jobs SET status = 'pending', error = NULL, updated_at = now()"
+        "UPDATE jobs SET status = 'pending', error = NULL, earlier_attempts = earlier_attempts + attempts,"
+        " attempts = 0, updated_at = now()"
         " WHERE campaign_id = %s AND status = 'failed'"
         " AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = jobs.contact_id)",
         (campaign_id,),
@@ -214,7 +215,8 @@ async def list_jobs(db, campaign_id: int, *, status: str | None, limit: int, aft
     params = {"campaign_id": campaign_id, "after": after, "limit": limit + 1, "status": status}
     condition = " AND j.status = %(status)s" if status else ""
     rows = await db.fetch_all(
-        "SELECT j.id, j.contact_id, j.email, j.status, j.attempts, j.message_id, j.error, j.updated_at"
+        "SELECT j.id, j.contact_id, j.email, j.status, j.earlier_attempts + j.attempts AS attempts,"
+        " j.message_id, j.error, j.updated_at"
         " FROM jobs j WHERE j.campaign_id = %(campaign_id)s AND j.id > %(after)s" + condition +
         " ORDER BY j.id LIMIT %(limit)s",
         params,
