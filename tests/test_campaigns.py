@@ -362,7 +362,8 @@ async def test_retry_failed_jobs_in_new_round(campaign_api, fake_email_client):
 
     # Attempts add up across rounds: email_client counts each round from 1.
     await report(campaign_api, {"results": [
-        result(campaign, ids[2], "sent", message_id="m2", attempt=2), result(campaign, ids[3], "sent", message_id="m3")]})
+        result(campaign, ids[2], "sent", message_id="m2", attempt=2),
+        result(campaign, ids[3], "sent", message_id="m3")]})
     _, jobs = await campaign_api.get(f"{path}/jobs")
     assert {job["id"]: job["attempts"] for job in jobs["items"]} == {ids[0]: 1, ids[1]: 1, ids[2]: 5, ids[3]: 2}
 
