@@ -93,7 +93,7 @@ class StatusChecks:
         self._guard = guard
         # Per campaign: the entry ids to check and the futures of their statuses.
         self._requested: dict[int, list[tuple[str, asyncio.Future]]] = defaultdict(list)
-        self._checking = False
+        self._checking: asyncio.Task | None = None
         # Per campaign, in event loop time: when a check last saw it sending,
         # and when `forget` was last called.
         self._seen_sending: dict[int, float] = {}
@@ -111,10 +111,15 @@ class StatusChecks:
             return SENDING
         status = asyncio.get_running_loop().create_future()
         self._requested[job.campaign_id].append((job.entry_id, status))
-        if not self._checking:
-            self._checking = True
-            asyncio.create_task(self._check_all())
+        if self._checking is None:
+            self._checking = asyncio.create_task(self._check_all())
         return await status
+
+    async def stop(self) -> None:
+        """Cancel the check in progress, if any; call it once no job waits for a check."""
+        if self._checking is not None:
+            self._checking.cancel()
+            await asyncio.gather(self._checking, return_exceptions=True)
 
     async def _check_all(self) -> None:
         try:
@@ -123,7 +128,7 @@ class StatusChecks:
                 for campaign_id, waiting in requested.items():
                     await self._check_campaign(campaign_id, waiting)
         finally:
-            self._checking = False
+            self._checking = None
 
     async def _check_campaign(self, campaign_id: int, waiting: list[tuple[str, asyncio.Future]]) -> None:
         entry_ids = [entry_id for entry_id, _ in waiting]
@@ -244,6 +249,10 @@ class JobSender:
         action = "set aside until the campaign is resumed" if status == PAUSED else "dropped"
         log.info("campaign %d job %d %s: the campaign is %s", job.campaign_id, job.job_id, action, status)
         return True
+
+    async def stop(self) -> None:
+        """Stop the work the sender does in the background; call it after the worker stopped."""
+        await self._status_checks.stop()
 
     def forget_status(self, campaign_id: int) -> None:
         """Check the campaign's status in Redis before the next send, because it was paused or cancelled."""

@@ -121,6 +121,7 @@ class Service:
             self._server.stop()
             await self._server.close_all_connections()
         await asyncio.gather(self.worker.stop(grace), self.reporter.stop())
+        await self._sender.stop()
         await self.gateway.close()
         await self.redis.aclose()
         log.info("email_client stopped")
