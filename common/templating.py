@@ -6,10 +6,11 @@ template that saves cleanly behaves the same when sent.
 
 A template can use the contact's fields (`email`, `name`, `first_name`,
 `last_name`), its `attributes` (a dict), each attribute by name unless a
-field has that name, and `unsubscribe_url`, the contact's unsubscribe link. A field or attribute that is missing or empty is
-undefined, and rendering it raises `TemplateRenderError` instead of sending a
-blank: write `{{ first_name | default("there") }}` or
-`{% if city %}...{% endif %}` to allow for it.
+field has that name, and `unsubscribe_url`, the contact's unsubscribe link.
+A field or attribute that is missing or empty is undefined, and rendering
+it raises `TemplateRenderError` instead of sending a blank: write
+`{{ first_name | default("there") }}` or `{% if city %}...{% endif %}` to
+allow for it.
 """
 
 from dataclasses import dataclass

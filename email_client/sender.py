@@ -106,8 +106,8 @@ class StatusChecks:
 
     async def check(self, job: JobEntry) -> str:
         """Return the status of the job's campaign; unless it is `sending`, park or drop the job first."""
-        now = asyncio.get_running_loop().time()
-        if now - self._seen_sending.get(job.campaign_id, -STATUS_MAX_AGE) < STATUS_MAX_AGE:
+        seen = self._seen_sending.get(job.campaign_id)
+        if seen is not None and asyncio.get_running_loop().time() - seen < STATUS_MAX_AGE:
             return SENDING
         status = asyncio.get_running_loop().create_future()
         self._requested[job.campaign_id].append((job.entry_id, status))
@@ -132,7 +132,7 @@ class StatusChecks:
 
     async def _check_campaign(self, campaign_id: int, waiting: list[tuple[str, asyncio.Future]]) -> None:
         entry_ids = [entry_id for entry_id, _ in waiting]
-        asked_at = asyncio.get_running_loop().time()
+        started_at = asyncio.get_running_loop().time()
         try:
             status = await self._guard.call(
                 "checking the campaign status",
@@ -144,9 +144,10 @@ class StatusChecks:
                     future.set_exception(error)
             return
         if status == SENDING:
-            # A check asked before `forget` may have seen the campaign before its pause.
-            if asked_at > self._forgotten.get(campaign_id, asked_at - 1):
-                self._seen_sending[campaign_id] = asked_at
+            # A check that started before `forget` may have read the status from before the pause.
+            forgotten = self._forgotten.get(campaign_id)
+            if forgotten is None or started_at > forgotten:
+                self._seen_sending[campaign_id] = started_at
         else:
             self._seen_sending.pop(campaign_id, None)
         for _, future in waiting:
@@ -266,10 +267,11 @@ class JobSender:
                 "pausing a campaign",
                 lambda: self._campaigns.pause(job.campaign_id, reason, entry_id=job.entry_id, event=True),
             )
-            self.forget_status(job.campaign_id)
         except CampaignCancelled:
+            self.forget_status(job.campaign_id)
             log.info("campaign %d job %d dropped: the campaign is cancelled", job.campaign_id, job.job_id)
             return
+        self.forget_status(job.campaign_id)
         if paused_now:
             log.error(
                 "campaign %d paused: %s; fix the gateway credentials with PUT /api/v1/settings, then resume it",

@@ -42,7 +42,7 @@ MAX_RETRY_DELAY = 5.0
 # Jobs read ahead, as a share of the concurrency, rounded down. Reading
 # starts again when half of them are left, so that each read takes several.
 READ_AHEAD_SHARE = 0.2
-# Most results written in one Redis call.
+# Maximum number of results written in one Redis call.
 MAX_WRITE_BATCH = 500
 # Seconds that stopping waits for the results of finished sends to be written.
 WRITE_GRACE = 5.0
@@ -170,8 +170,7 @@ class Worker:
             self._guard.succeeded()
             delay = FIRST_RETRY_DELAY
             # A claimed entry may be one that this process has still in hand.
-            in_hand = set(self._in_flight) | {entry[:2] for entry in self._waiting}
-            in_hand.update(self._entry_key(job) for job, _ in self._unwritten + self._writing)
+            in_hand = set(self._entries_in_hand())
             self._waiting.extend(entry for entry in entries if entry[:2] not in in_hand)
             self._start_waiting()
 
@@ -189,8 +188,7 @@ class Worker:
         while not self._stopping.is_set():
             await self._sleep(self._touch_interval)
             by_stream: dict[str, list[str]] = defaultdict(list)
-            unwritten = [self._entry_key(job) for job, _ in self._unwritten + self._writing]
-            for stream, entry_id in [*self._in_flight, *(entry[:2] for entry in self._waiting), *unwritten]:
+            for stream, entry_id in self._entries_in_hand():
                 by_stream[stream].append(entry_id)
             try:
                 for stream, entry_ids in by_stream.items():
@@ -200,8 +198,11 @@ class Worker:
                 # is finished once, by whichever consumer gets there first.
                 log.debug("touching %d streams of entries in flight failed: %s", len(by_stream), error)
 
-    def _entry_key(self, job: JobEntry) -> tuple[str, str]:
-        return self._keys.job_stream(job.campaign_id), job.entry_id
+    def _entries_in_hand(self) -> list[tuple[str, str]]:
+        """Return the stream and id of each entry this process has read and not finished."""
+        finished = self._unwritten + self._writing
+        unwritten = [(self._keys.job_stream(job.campaign_id), job.entry_id) for job, _ in finished]
+        return [*self._in_flight, *(entry[:2] for entry in self._waiting), *unwritten]
 
     def _start_waiting(self) -> None:
         """Start waiting jobs while there are free slots."""

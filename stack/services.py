@@ -85,7 +85,7 @@ def service_commands(mode: str, ports: Ports, database_url: str, redis_url: str,
             {
                 "DATABASE_URL": database_url,
                 "WEB_EMAIL_CLIENT_URL": email_client_url,
-                # Unsubscribe links point at this machine unless told otherwise.
+                # Unsubscribe links point at this machine unless WEB_PUBLIC_URL is set.
                 "WEB_PUBLIC_URL": os.environ.get("WEB_PUBLIC_URL") or f"http://{LOCAL_HOST}:{ports.web}",
                 **secret_environment("web", secret_files),
             },

@@ -74,8 +74,8 @@ async def test_invalid_links_rejected(api, web_service, visitor):
             status, page = await fetch(visitor, method, web_service.base_url + "/unsubscribe/" + bad)
             assert status == 404, (bad, method)
             assert "This unsubscribe link is not valid." in page
-    _, kept = await api.get(f"/api/v1/contacts/{contact['id']}")
-    assert kept["unsubscribed_at"] is None
+    _, unchanged = await api.get(f"/api/v1/contacts/{contact['id']}")
+    assert unchanged["unsubscribed_at"] is None
 
 
 def test_token_round_trip():

@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
 # An import that creates at least this many contacts refreshes the planner's
-# statistics of the contacts right after it commits. Autovacuum would do it
-# only up to a minute later, and until then searches may scan every contact.
+# statistics of the contacts right after it commits. Autovacuum does it at
+# its next round, by default within about a minute, and until then searches
+# may scan every contact.
 ANALYZE_AFTER_CREATED = 10_000
 MAX_REPORTED_ERRORS = 1000
 MAX_FIELD_LENGTH = 10_000

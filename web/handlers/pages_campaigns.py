@@ -149,7 +149,7 @@ class CampaignActionPage(CampaignPage):
             try:
                 template = await templates.get(self.db, campaign["template_id"])
             except NotFound:
-                pass  # deleted since the campaign was read; sending says so
+                pass  # deleted since the campaign was read; the send reports it
         has_unsubscribe_link = template is None or "unsubscribe_url" in template["html"]
         self.render_page("confirm_send.html", campaign=campaign, segment=segment, recipients=recipients,
                          has_unsubscribe_link=has_unsubscribe_link)

@@ -145,7 +145,7 @@ class UpsertBatch:
 
 
 def prepare_upsert(rows: list[dict]) -> UpsertBatch:
-    """Build the UpsertBatch of `rows`. It touches no connection, so a thread can build one while another is written.
+    """Build the UpsertBatch of `rows`, without a connection, so that a thread can build it.
 
     The rows must have distinct addresses without regard to case, and their
     attributes as JSON text.
@@ -163,8 +163,8 @@ async def upsert_batch(db, batch: UpsertBatch, segment_id: int | None = None) ->
     """Insert or update contacts by address, and add them to `segment_id` if given, in one statement.
 
     Empty fields leave the stored ones as they are, and attributes of an
-    existing contact are merged with the new ones. Returns
-    how many contacts were created and how many updated.
+    existing contact are merged with the new ones. Returns how many
+    contacts were created and how many updated.
     """
     if not batch.size:
         return 0, 0
