@@ -407,10 +407,20 @@ async def test_full_backlog_stops_hand_over(campaign_api, fake_email_client):
     assert len(set(fake_email_client.job_ids())) == 100
 
 
+async def hand_over_failed(api: ApiClient, campaign_id: int) -> None:
+    """Wait until a hand-over of the campaign failed, so that the next one reads its jobs again."""
+    async def failed():
+        _, current = await api.get(f"/api/v1/campaigns/{campaign_id}")
+        return current["dispatch_error"] is not None
+
+    await wait_for(failed)
+
+
 async def test_contact_deleted_before_hand_over_fails_its_job(campaign_api, fake_email_client):
     fake_email_client.down = True
     campaign = await draft(campaign_api, contacts=3)
     await campaign_api.post(f"/api/v1/campaigns/{campaign['id']}/send")
+    await hand_over_failed(campaign_api, campaign["id"])
     _, jobs = await campaign_api.get(f"/api/v1/campaigns/{campaign['id']}/jobs")
     deleted = jobs["items"][0]
     status, _ = await campaign_api.delete(f"/api/v1/contacts/{deleted['contact_id']}")
@@ -440,6 +450,7 @@ async def test_unsubscribed_contacts_left_out(campaign_api, fake_email_client, d
             cursor.execute("UPDATE contacts SET unsubscribed_at = now() WHERE id = %s", (ids[0],))
             _, sent = await campaign_api.post(f"/api/v1/campaigns/{campaign['id']}/send")
             assert sent["jobs_total"] == 3
+            await hand_over_failed(campaign_api, campaign["id"])
             # One more unsubscribes after the send, before the hand-over.
             cursor.execute("UPDATE contacts SET unsubscribed_at = now() WHERE id = %s", (ids[1],))
     finally:
